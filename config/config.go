@@ -1,0 +1,306 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FileName is the configuration file's name inside a node directory.
+const FileName = "ctfed.toml"
+
+// Config is a node's configuration.
+type Config struct {
+	Node    Node    `toml:"node"`
+	Log     Log     `toml:"log"`
+	Privacy Privacy `toml:"privacy"`
+	Web     Web     `toml:"web"`
+}
+
+// Node names the organisation that runs the node.
+type Node struct {
+	Org     string `toml:"org"`
+	Country string `toml:"country"`
+}
+
+// Log sets the node's logging.
+type Log struct {
+	Format string `toml:"format"` // console or json
+	Level  string `toml:"level"`  // debug, info, warn, error
+}
+
+// Privacy is the node's privacy policy for statistical answers.
+type Privacy struct {
+	MinCellSize         int      `toml:"min_cell_size"`
+	MaxCells            int      `toml:"max_cells"`
+	DefaultEpsilon      float64  `toml:"default_epsilon"`
+	MaxQueryEpsilon     float64  `toml:"max_query_epsilon"`
+	NodeEpsilonPerYear  float64  `toml:"node_epsilon_per_year"`
+	OrgEpsilonPerYear   float64  `toml:"org_epsilon_per_year"`
+	GaussianDelta       float64  `toml:"gaussian_delta"`
+	MaxQueryDelta       float64  `toml:"max_query_delta"`
+	NodeDeltaPerYear    float64  `toml:"node_delta_per_year"`
+	Mechanism           string   `toml:"mechanism"`
+	CountWithoutConsent bool     `toml:"count_without_consent"`
+	Epoch               Duration `toml:"epoch"`
+}
+
+// Web is the node's HTTP listener.
+type Web struct {
+	Listen string `toml:"listen"`
+}
+
+// Duration is a time.Duration written as "24h" in the file.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like \"24h\" or \"30m\"")
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Default returns the defaults of every setting, for an organisation.
+func Default(org, country string) Config {
+	return Config{
+		Node: Node{Org: org, Country: country},
+		Log:  Log{Format: "console", Level: "info"},
+		Privacy: Privacy{
+			MinCellSize:        5,
+			MaxCells:           20000,
+			DefaultEpsilon:     0.5,
+			MaxQueryEpsilon:    1,
+			NodeEpsilonPerYear: 8,
+			OrgEpsilonPerYear:  4,
+			GaussianDelta:      1e-6,
+			MaxQueryDelta:      1e-5,
+			NodeDeltaPerYear:   1e-4,
+			Mechanism:          "laplace",
+			Epoch:              Duration{24 * time.Hour},
+		},
+		Web: Web{Listen: "127.0.0.1:8080"},
+	}
+}
+
+// FieldError is one invalid setting, named by its key in the file.
+type FieldError struct {
+	Key string
+	Msg string
+}
+
+func (e FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+var iso3 = regexp.MustCompile(`^[A-Z]{3}$`)
+
+// Validate checks every setting and returns every problem at once, each as a
+// FieldError naming the setting.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, FieldError{Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
+	if strings.TrimSpace(c.Node.Org) == "" {
+		bad("node.org", "is required (the organisation's name)")
+	}
+	if !iso3.MatchString(c.Node.Country) {
+		bad("node.country", "must be an ISO 3166-1 alpha-3 code like \"THA\" (got %q)", c.Node.Country)
+	}
+	switch c.Log.Format {
+	case "console", "json":
+	default:
+		bad("log.format", "must be \"console\" or \"json\" (got %q)", c.Log.Format)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error (got %q)", c.Log.Level)
+	}
+	p := &c.Privacy
+	if p.MinCellSize < 1 {
+		bad("privacy.min_cell_size", "must be at least 1 (got %d)", p.MinCellSize)
+	}
+	if p.MaxCells < 1 || p.MaxCells > 1_000_000 {
+		bad("privacy.max_cells", "must be between 1 and 1000000 (got %d)", p.MaxCells)
+	}
+	pos := func(key string, v float64) bool {
+		if !(v > 0) || math.IsInf(v, 0) {
+			bad(key, "must be a positive number (got %v)", v)
+			return false
+		}
+		return true
+	}
+	okQ := pos("privacy.max_query_epsilon", p.MaxQueryEpsilon)
+	okD := pos("privacy.default_epsilon", p.DefaultEpsilon)
+	okN := pos("privacy.node_epsilon_per_year", p.NodeEpsilonPerYear)
+	okO := pos("privacy.org_epsilon_per_year", p.OrgEpsilonPerYear)
+	if okQ && okD && p.DefaultEpsilon > p.MaxQueryEpsilon {
+		bad("privacy.default_epsilon", "is larger than privacy.max_query_epsilon (%v > %v)", p.DefaultEpsilon, p.MaxQueryEpsilon)
+	}
+	if okO && okN && p.OrgEpsilonPerYear > p.NodeEpsilonPerYear {
+		bad("privacy.org_epsilon_per_year", "is larger than privacy.node_epsilon_per_year (%v > %v)", p.OrgEpsilonPerYear, p.NodeEpsilonPerYear)
+	}
+	for key, v := range map[string]float64{"privacy.gaussian_delta": p.GaussianDelta, "privacy.max_query_delta": p.MaxQueryDelta, "privacy.node_delta_per_year": p.NodeDeltaPerYear} {
+		if !(v >= 0 && v < 1) {
+			bad(key, "must be at least 0 and below 1 (got %v)", v)
+		}
+	}
+	switch p.Mechanism {
+	case "laplace", "gaussian":
+	default:
+		bad("privacy.mechanism", "must be \"laplace\" or \"gaussian\" (got %q)", p.Mechanism)
+	}
+	if p.Epoch.Duration < time.Minute {
+		bad("privacy.epoch", "must be at least 1m (got %s)", p.Epoch.Duration)
+	}
+	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
+		bad("web.listen", "must be host:port like \"127.0.0.1:8080\" (got %q)", c.Web.Listen)
+	}
+	return errors.Join(errs...)
+}
+
+// Load reads and validates the configuration file at path. Settings missing
+// from the file keep their defaults; unknown settings are errors.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(b, path)
+}
+
+// Parse parses and validates a configuration file's bytes; name is used in
+// error messages.
+func Parse(b []byte, name string) (*Config, error) {
+	c := Default("", "")
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			line := ""
+			if ls := strings.Split(string(b), "\n"); pe.Position.Line >= 1 && pe.Position.Line <= len(ls) {
+				line = strings.TrimSpace(ls[pe.Position.Line-1])
+				if len(line) > 80 {
+					line = line[:80] + "…"
+				}
+			}
+			return nil, fmt.Errorf("%s: line %d (%s): %s", name, pe.Position.Line, line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return nil, fmt.Errorf("%s: unknown setting %s", name, strings.Join(keys, ", "))
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &c, nil
+}
+
+var fileTemplate = template.Must(template.New("config").Parse(`# ctfed node configuration.
+# Every setting shows its default; edit and restart "ctfed serve" to apply.
+
+[node]
+# The organisation that runs this node, and its country (ISO 3166-1 alpha-3).
+org = {{printf "%q" .Node.Org}}
+country = {{printf "%q" .Node.Country}}
+
+[log]
+# "console" for people, "json" for log collectors.
+format = {{printf "%q" .Log.Format}}
+# debug, info, warn or error.
+level = {{printf "%q" .Log.Level}}
+
+[privacy]
+# A cell's number is shown only if its noisy count is at least this large
+# and the lower end of its 95% interval is above zero.
+min_cell_size = {{.Privacy.MinCellSize}}
+# The most cells one query may ask for (the product of its GROUP BY domains).
+max_cells = {{.Privacy.MaxCells}}
+# ε spent by a query that does not say (the "--epsilon" default).
+default_epsilon = {{.Privacy.DefaultEpsilon}}
+# The largest ε one query may spend.
+max_query_epsilon = {{.Privacy.MaxQueryEpsilon}}
+# The total ε every query together may spend on one registration year.
+node_epsilon_per_year = {{.Privacy.NodeEpsilonPerYear}}
+# The total ε one querier organisation may spend on one registration year.
+org_epsilon_per_year = {{.Privacy.OrgEpsilonPerYear}}
+# δ of a query answered with Gaussian noise, its cap, and the yearly δ cap.
+gaussian_delta = {{.Privacy.GaussianDelta}}
+max_query_delta = {{.Privacy.MaxQueryDelta}}
+node_delta_per_year = {{.Privacy.NodeDeltaPerYear}}
+# "laplace" (the default, pure ε-DP) or "gaussian" (spends δ as well).
+mechanism = {{printf "%q" .Privacy.Mechanism}}
+# Whether cases whose victim did not consent to statistical use count in
+# answers. The default is that they do not.
+count_without_consent = {{.Privacy.CountWithoutConsent}}
+# How long a stored answer is returned again for the same question at no
+# cost. Epochs are fixed windows of this length from the Unix epoch.
+epoch = {{printf "%q" .Privacy.Epoch.String}}
+
+[web]
+# The web application's address. On any address other than loopback the
+# node serves TLS only.
+listen = {{printf "%q" .Web.Listen}}
+`))
+
+// Render returns c as a commented configuration file.
+func Render(c *Config) ([]byte, error) {
+	var b bytes.Buffer
+	if err := fileTemplate.Execute(&b, c); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// Write writes c as a commented configuration file at path, atomically, with
+// mode 0600.
+func Write(path string, c *Config) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	b, err := Render(c)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".ctfed-*.toml")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
