@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"go.uber.org/zap"
+
+	"github.com/ctfed/ctfed/config"
+	"github.com/ctfed/ctfed/node"
+	"github.com/ctfed/ctfed/storage"
+)
+
+// nodeDir is an opened node directory: its configuration, logger, keys and
+// store. close closes what was opened, in reverse order.
+type nodeDir struct {
+	dir    string
+	cfg    *config.Config
+	log    *zap.Logger
+	keys   *storage.Keyring
+	db     *storage.DB
+	closed bool
+}
+
+// openNode opens the node directory of p: configuration, passphrase, keys,
+// store. Nothing is written before the passphrase is checked.
+func (e *env) openNode(ctx context.Context, p *passFlags) (*nodeDir, error) {
+	const op = "open node"
+	cfg, err := loadConfig(p.dir)
+	if err != nil {
+		return nil, err
+	}
+	log, err := e.newLogger(cfg.Log.Format, cfg.Log.Level)
+	if err != nil {
+		return nil, err
+	}
+	insecure, err := storage.KeyringInsecure(p.dir)
+	if err != nil {
+		return nil, err
+	}
+	var pass []byte
+	if !insecure {
+		if pass, err = p.passphrase(false); err != nil {
+			return nil, err
+		}
+	}
+	kr, err := storage.OpenKeyring(p.dir, pass)
+	if err != nil {
+		return nil, err
+	}
+	if kr.Insecure() {
+		log.Warn("this node's keys are NOT protected by a passphrase (--insecure-no-passphrase): use it for throwaway demos only")
+	}
+	db := storage.NewDB(p.dir, kr)
+	db.Logger = log.Named("storage")
+	if err := db.Open(ctx); err != nil {
+		return nil, node.E(op, node.KindOf(err), "%s: %w", p.dir, err)
+	}
+	return &nodeDir{dir: p.dir, cfg: cfg, log: log, keys: kr, db: db}, nil
+}
+
+// close closes the store with a deadline and flushes the log.
+func (n *nodeDir) close() error {
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	err := n.db.Close(ctx)
+	_ = n.log.Sync()
+	return err
+}
+
+// loadConfig reads DIR/ctfed.toml, saying plainly when DIR is not a node.
+func loadConfig(dir string) (*config.Config, error) {
+	path := filepath.Join(dir, config.FileName)
+	cfg, err := config.Load(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		if _, serr := os.Stat(dir); serr != nil {
+			return nil, node.E("open node", node.NotFound, "%s does not exist: create a node with ctfed init --dir %s", dir, dir)
+		}
+		return nil, node.E("open node", node.NotFound, "%s is not a ctfed node directory (no %s): create one with ctfed init", dir, config.FileName)
+	case err != nil:
+		return nil, node.E("open node", node.Invalid, "%w", err)
+	}
+	return cfg, nil
+}
