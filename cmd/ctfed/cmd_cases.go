@@ -289,4 +289,3 @@ func (b *bar) finish() {
 		_ = b.pb.Finish()
 	}
 }
-

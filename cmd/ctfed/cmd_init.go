@@ -39,7 +39,7 @@ apart from the node; it opens the keys if the passphrase is lost.
 --insecure-no-passphrase keeps the keys unprotected on disk. Anyone who copies
 the directory can read it. Use it only for throwaway demos and tests.`,
 		Example: `  CTFED_PASSPHRASE='correct horse battery staple' ctfed init --dir ./node --org "Example Shelter" --country THA`,
-		Args: cobra.NoArgs,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			const op = "init"
 			country = strings.ToUpper(strings.TrimSpace(country))
