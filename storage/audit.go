@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -23,16 +22,6 @@ var (
 )
 
 var _ node.AuditLog = (*DB)(nil)
-
-// auditMu serialises appends, so that sequence numbers and the chain are
-// assigned in commit order. It is separate from db.mu so an audit entry can
-// be written while a long import holds the case lock.
-var auditMus sync.Map // *DB → *sync.Mutex
-
-func (db *DB) auditMu() *sync.Mutex {
-	m, _ := auditMus.LoadOrStore(db, new(sync.Mutex))
-	return m.(*sync.Mutex)
-}
 
 func auditKey(seq uint64) []byte {
 	k := make([]byte, len(prefixAudit)+8)
@@ -75,9 +64,10 @@ func (db *DB) Append(ctx context.Context, e *node.AuditEntry) error {
 		return err
 	}
 	defer db.lc.RUnlock()
-	mu := db.auditMu()
-	mu.Lock()
-	defer mu.Unlock()
+	// Appends are serialised by their own lock, so that sequence numbers
+	// and the chain follow commit order even while an import holds db.mu.
+	db.auditMu.Lock()
+	defer db.auditMu.Unlock()
 	err := db.bdb.Update(func(txn *badger.Txn) error {
 		head, err := readAuditHead(txn)
 		if err != nil {

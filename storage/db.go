@@ -84,6 +84,9 @@ type DB struct {
 	mu   sync.Mutex   // serialises writes
 	bdb  *badger.DB
 	keks keks
+
+	auditMu  sync.Mutex // serialises audit appends (audit.go)
+	ledgerMu sync.Mutex // serialises budget charges and year moves (ledger.go)
 }
 
 var _ node.CaseStore = (*DB)(nil)

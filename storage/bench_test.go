@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"context"
+	"os"
+	"syscall"
+	"testing"
+
+	"github.com/ctfed/ctfed/node"
+)
+
+// BenchmarkPutCases imports 100 000 cases in batches of MaxBatch into a new
+// store with the production settings (synced commits, default memtables)
+// and reports cases/s. Cases are built outside the timer, one batch at a
+// time. "WithIdentity" cases carry fake identity fields (sealed per case);
+// "CTDC" cases carry none, like rows of a CTDC file.
+func BenchmarkPutCases(b *testing.B) {
+	for _, bb := range []struct {
+		name     string
+		identity bool
+	}{{"WithIdentity", true}, {"CTDC", false}} {
+		b.Run(bb.name, func(b *testing.B) {
+			const total = 100_000
+			ctx := context.Background()
+			var elapsedCases int
+			for range b.N {
+				b.StopTimer()
+				dir, err := os.MkdirTemp("", "ctfed-bench")
+				if err != nil {
+					b.Fatal(err)
+				}
+				kr, _, err := CreateKeyring(dir, testPassphrase, false)
+				if err != nil {
+					b.Fatal(err)
+				}
+				db := NewDB(dir, kr)
+				if err := db.Open(ctx); err != nil {
+					b.Fatal(err)
+				}
+				for from := 0; from < total; from += MaxBatch {
+					b.StopTimer()
+					cases := testCases(from, from+MaxBatch)
+					if !bb.identity {
+						for _, c := range cases {
+							c.Identity = node.Identity{}
+						}
+					}
+					b.StartTimer()
+					res, err := db.PutCases(ctx, cases, node.CreateOnly, "bench")
+					if err != nil {
+						b.Fatal(err)
+					}
+					if res.Created != MaxBatch {
+						b.Fatalf("got %+v, want %d created", res, MaxBatch)
+					}
+				}
+				b.StopTimer()
+				elapsedCases += total
+				if err := db.Close(ctx); err != nil {
+					b.Fatal(err)
+				}
+				os.RemoveAll(dir)
+			}
+			b.ReportMetric(float64(elapsedCases)/b.Elapsed().Seconds(), "cases/s")
+			var ru syscall.Rusage
+			if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+				b.ReportMetric(float64(ru.Maxrss)/1024, "MB-peak-rss")
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+// Package storage is a ctfed node's encrypted store, on badger/v4: the
+// organisation's case records with every earlier version, their identity
+// fields sealed per case, the node keyring (keys.json), and encrypted
+// backups. DB implements node.CaseStore.
+//
+// storage imports node and nothing else of ctfed. The columnar projection
+// used for aggregation lives in storage/columnar and is kept current through
+// DB.OnChange.
+//
+// # Node directory
+//
+//	DIR/keys.json   the keyring, mode 0600 (Keyring)
+//	DIR/store/      the badger files, encrypted with the keyring's store key
+//
+// # Keys
+//
+// CreateKeyring generates a store key (badger's encryption key), a
+// key-encryption key (KEK) with a generation number, an HMAC key for
+// import's case codes, and room for extra named keys. The key set is sealed
+// with AES-256-GCM under a random master key, which is itself sealed under a
+// key derived from the passphrase with argon2id (parameters in the file) and
+// under a key derived from the recovery key printed once at init. In
+// insecure mode (throwaway demos only) the keys are stored unwrapped.
+//
+// Every case that has identity fields gets its own random identity key;
+// each version's identity is sealed with AES-256-GCM under it, on top of
+// badger's encryption, so a backup or an export without identity carries
+// none. The identity key is stored wrapped under the current KEK.
+// EraseIdentity crypto-shreds a case: its wrapped key is deleted and the
+// KEK rotated (every other identity key re-wrapped under a new generation,
+// the old generation removed from keys.json), so the copies badger still
+// holds in old files, and backups taken before the erase, can no longer be
+// opened. A backup restored after an erase therefore reads every identity
+// whose KEK generation was retired as erased: take a new backup after an
+// erase. Old copies of keys.json kept elsewhere defeat the shredding;
+// operators keep only the current one.
+//
+// # Key layout
+//
+// Every key starts with a prefix naming its kind; case codes never contain
+// "/". New kinds take new prefixes from the reserved ones below.
+//
+//	prefix                      value
+//	c/<code>                    current version of a case (record.go)
+//	h/<code>/<version u32 BE>   an earlier version, same encoding, oldest first
+//	k/<code>                    the case's identity key wrapped under a KEK (seal.go)
+//	meta/schema                 u32 BE: SchemaVersion of the layout
+//	meta/codebook               codebook version the store was created with
+//	meta/count                  u64 BE: number of cases
+//	l/                          reserved: privacy-budget ledger
+//	a/                          reserved: audit log
+//	u/                          reserved: users
+//	q/                          reserved: answer cache
+//
+// Writes are serialised; PutCases writes one batch (at most MaxBatch cases)
+// in one transaction, so an import interrupted at any point holds whole
+// batches only. A store whose meta/schema is newer than SchemaVersion is
+// refused at Open.
+//
+// # Backups
+//
+// Backup writes the store's current key/value pairs through AES-256-GCM in
+// 64 KiB frames (magic "CTFEDBK1", schema version, numbered frames, the
+// last one marked, so truncation is detected) under a key derived from the
+// store key. Restore loads one into a node directory holding the same
+// keys.json and no store, whole or not at all.
+package storage
