@@ -64,6 +64,8 @@ file named by --passphrase-file.`,
 		newEraseCmd(e),
 		newBackupCmd(e),
 		newRestoreCmd(e),
+		newQueryCmd(e),
+		newBudgetCmd(e),
 		newVersionCmd(e),
 	)
 	return root

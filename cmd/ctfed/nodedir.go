@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/ctfed/ctfed/config"
 	"github.com/ctfed/ctfed/node"
+	"github.com/ctfed/ctfed/privacy"
 	"github.com/ctfed/ctfed/storage"
 )
 
@@ -88,4 +90,51 @@ func loadConfig(dir string) (*config.Config, error) {
 		return nil, node.E("open node", node.Invalid, "%w", err)
 	}
 	return cfg, nil
+}
+
+// queryService builds the node's query service from its configuration.
+func (n *nodeDir) queryService(ctx context.Context) (*node.QueryService, error) {
+	pol, err := policyOf(n.cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &node.QueryService{
+		Codebook:   node.DefaultCodebook(),
+		Aggregator: n.db,
+		Ledger:     n.db,
+		Audit:      n.db,
+		Policy:     pol,
+		Org:        n.cfg.Node.Org,
+		Logger:     n.log.Named("query"),
+	}, nil
+}
+
+// policyOf turns the configuration's privacy section into the node's policy.
+func policyOf(cfg *config.Config) (node.Policy, error) {
+	p := cfg.Privacy
+	pol := node.DefaultPolicy()
+	pol.MinCellSize, pol.MaxCells, pol.DefaultEpsilon = p.MinCellSize, p.MaxCells, p.DefaultEpsilon
+	pol.GaussianDelta, pol.CountWithoutConsent, pol.Epoch = p.GaussianDelta, p.CountWithoutConsent, p.Epoch.Duration
+	m, err := privacy.ParseMechanism(p.Mechanism)
+	if err != nil {
+		return pol, node.E("policy", node.Invalid, "privacy.mechanism: %v", err)
+	}
+	pol.Mechanism = m
+	var errs []error
+	amount := func(key string, eps, delta float64) privacy.Amount {
+		a, err := privacy.ToAmount(eps, delta)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+		}
+		return a
+	}
+	pol.Caps = privacy.Caps{
+		NodePerYear: amount("privacy.node_epsilon_per_year", p.NodeEpsilonPerYear, p.NodeDeltaPerYear),
+		OrgPerYear:  amount("privacy.org_epsilon_per_year", p.OrgEpsilonPerYear, p.NodeDeltaPerYear),
+		PerQuery:    amount("privacy.max_query_epsilon", p.MaxQueryEpsilon, p.MaxQueryDelta),
+	}
+	if err := errors.Join(errs...); err != nil {
+		return pol, node.E("policy", node.Invalid, "%w", err)
+	}
+	return pol, nil
 }
