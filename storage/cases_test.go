@@ -122,6 +122,23 @@ func testCaseStore(t *testing.T, open func(testing.TB) node.CaseStore) {
 		}
 	})
 
+	t.Run("UpdateMovesYear", func(t *testing.T) {
+		s := open(t)
+		MustPut(t, s, node.CreateOnly, testCase(1))
+		moved := testCase(1)
+		moved.RegistrationDate = "2023-01-01"
+		if got := MustPut(t, s, node.Upsert, moved); got != (node.PutResult{Updated: 1}) {
+			t.Fatalf("got %+v, want 1 updated", got)
+		}
+		list, total, err := s.ListCases(ctx, node.CaseFilter{Year: 2023})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if total != 1 || list[0].Code != moved.Code {
+			t.Fatalf("got %d cases in 2023, want the moved one", total)
+		}
+	})
+
 	t.Run("Unchanged", func(t *testing.T) {
 		for _, mode := range []node.PutMode{node.CreateOnly, node.Upsert} {
 			s := open(t)

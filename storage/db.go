@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ctfed/ctfed/node"
+	"github.com/ctfed/ctfed/storage/columnar"
 )
 
 // SchemaVersion is the version of the store's layout (key prefixes and
@@ -40,7 +41,6 @@ var (
 const (
 	prefixCase    = "c/"
 	prefixHistory = "h/"
-	prefixKey     = "k/"
 )
 
 // DB is the node's badger store: the case records with their history and
@@ -85,8 +85,9 @@ type DB struct {
 	bdb  *badger.DB
 	keks keks
 
-	auditMu  sync.Mutex // serialises audit appends (audit.go)
-	ledgerMu sync.Mutex // serialises budget charges and year moves (ledger.go)
+	proj     *columnar.Table // the queryable fields of every case, for Aggregate (projection.go)
+	auditMu  sync.Mutex      // serialises audit appends (audit.go)
+	ledgerMu sync.Mutex      // serialises budget charges and year moves (ledger.go)
 }
 
 var _ node.CaseStore = (*DB)(nil)
@@ -150,6 +151,11 @@ func (db *DB) Open(ctx context.Context) error {
 		return wrapOp(op, err)
 	}
 	if err := db.finishRotation(); err != nil {
+		db.bdb.Close()
+		db.bdb = nil
+		return wrapOp(op, err)
+	}
+	if err := db.openProjection(ctx); err != nil {
 		db.bdb.Close()
 		db.bdb = nil
 		return wrapOp(op, err)
@@ -273,11 +279,6 @@ func historyPrefix(dst []byte, code string) []byte {
 func historyKey(dst []byte, code string, version int) []byte {
 	dst = historyPrefix(dst, code)
 	return binary.BigEndian.AppendUint32(dst, uint32(version))
-}
-
-func wrappedKeyKey(dst []byte, code string) []byte {
-	dst = append(dst, prefixKey...)
-	return append(dst, code...)
 }
 
 // badgerLogger sends badger's log lines to zap. Badger's informational lines

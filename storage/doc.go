@@ -25,8 +25,9 @@
 // Every case that has identity fields gets its own random identity key;
 // each version's identity is sealed with AES-256-GCM under it, on top of
 // badger's encryption, so a backup or an export without identity carries
-// none. The identity key is stored wrapped under the current KEK.
-// EraseIdentity crypto-shreds a case: its wrapped key is deleted and the
+// none. The identity key is kept wrapped under the current KEK in the
+// case's current record (one badger entry per case written).
+// EraseIdentity crypto-shreds a case: its wrapped key is dropped and the
 // KEK rotated (every other identity key re-wrapped under a new generation,
 // the old generation removed from keys.json), so the copies badger still
 // holds in old files, and backups taken before the erase, can no longer be
@@ -41,9 +42,10 @@
 // "/". New kinds take new prefixes from the reserved ones below.
 //
 //	prefix                      value
-//	c/<code>                    current version of a case (record.go)
-//	h/<code>/<version u32 BE>   an earlier version, same encoding, oldest first
-//	k/<code>                    the case's identity key wrapped under a KEK (seal.go)
+//	c/<code>                    current version of a case, with its wrapped
+//	                            identity key (record.go, seal.go)
+//	h/<code>/<version u32 BE>   an earlier version, same encoding without the
+//	                            key, oldest first
 //	meta/schema                 u32 BE: SchemaVersion of the layout
 //	meta/codebook               codebook version the store was created with
 //	meta/count                  u64 BE: number of cases

@@ -168,22 +168,32 @@ func TestOpen_SchemaWritten(t *testing.T) {
 	}
 }
 
-// rawWrappedKey returns the stored k/<code> value.
-func rawWrappedKey(tb testing.TB, db *DB, code string) []byte {
+// rawRecord returns the stored current record of a case.
+func rawRecord(tb testing.TB, db *DB, code string) recordHeader {
 	tb.Helper()
-	var v []byte
+	var h recordHeader
 	err := db.bdb.View(func(txn *badger.Txn) error {
-		item, err := txn.Get(wrappedKeyKey(nil, code))
+		item, err := txn.Get(caseKey(nil, code))
 		if err != nil {
 			return err
 		}
-		v, err = item.ValueCopy(nil)
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		h, err = parseRecord(v)
 		return err
 	})
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return v
+	return h
+}
+
+// rawWrappedKey returns the stored wrapped identity key of a case, or nil.
+func rawWrappedKey(tb testing.TB, db *DB, code string) []byte {
+	tb.Helper()
+	return rawRecord(tb, db, code).wrapped
 }
 
 func TestEraseIdentity_KEKRotated(t *testing.T) {
@@ -214,12 +224,8 @@ func TestEraseIdentity_KEKRotated(t *testing.T) {
 			t.Fatalf("%s: got %v, want the old generation gone", name, err)
 		}
 	}
-	err = db.bdb.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(wrappedKeyKey(nil, erased))
-		return err
-	})
-	if !errors.Is(err, badger.ErrKeyNotFound) {
-		t.Fatalf("got %v, want the erased case's wrapped key deleted", err)
+	if h := rawRecord(t, db, erased); h.wrapped != nil || h.sealed != nil {
+		t.Fatal("got a wrapped key or a sealed identity left in the erased case's record")
 	}
 	// Other cases were re-wrapped and keep their identity.
 	if !bytes.Equal(otherOld, rawWrappedKey(t, db, testCase(4).Code)) {
@@ -294,8 +300,9 @@ func TestEraseIdentity_Crash(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := wrapCaseKey(nil, gen, kek, key, randomBytes(gcmNonceLen), other, nil)
-			if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(wrappedKeyKey(nil, other), v) }); err != nil {
+			h := rawRecord(t, db, other)
+			h.wrapped = wrapCaseKey(nil, gen, kek, key, randomBytes(gcmNonceLen), other, nil)
+			if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(caseKey(nil, other), appendRecord(nil, &h)) }); err != nil {
 				t.Fatal(err)
 			}
 		}, true},

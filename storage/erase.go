@@ -16,7 +16,7 @@ import (
 // EraseIdentity destroys the identity fields of a case in every stored
 // version, as by; the rest of the record stays and every version reads with
 // IdentityErased set. The case's identity key is crypto-shredded: its
-// wrapped copy is deleted, a new KEK generation is made, every other case's
+// wrapped copy is dropped from its record, a new KEK generation is made, every other case's
 // identity key is re-wrapped under it, and the old generation is removed
 // from the keyring, so the bytes badger still holds in old files (and any
 // backup taken before) can no longer be opened.
@@ -43,19 +43,18 @@ func (db *DB) EraseIdentity(ctx context.Context, code string, by string) error {
 	}
 	var exists, hasKey bool
 	err := db.bdb.View(func(txn *badger.Txn) error {
-		_, err := txn.Get(caseKey(nil, code))
+		item, err := txn.Get(caseKey(nil, code))
 		if errors.Is(err, badger.ErrKeyNotFound) {
 			return nil
 		} else if err != nil {
 			return err
 		}
 		exists = true
-		_, err = txn.Get(wrappedKeyKey(nil, code))
-		if errors.Is(err, badger.ErrKeyNotFound) {
-			return nil
-		}
-		hasKey = err == nil
-		return err
+		return item.Value(func(v []byte) error {
+			h, err := parseRecord(v)
+			hasKey = h.wrapped != nil
+			return err
+		})
 	})
 	if err != nil {
 		return node.E(op, node.Internal, "%w", err)
@@ -70,8 +69,8 @@ func (db *DB) EraseIdentity(ctx context.Context, code string, by string) error {
 			return node.E(op, node.Internal, "new key-encryption key: %w", err)
 		}
 	}
-	// 2. In one transaction: the case's wrapped key goes, every version loses
-	// its sealed identity and is marked erased.
+	// 2. In one transaction: every version loses its sealed identity and is
+	// marked erased; the current one loses the wrapped identity key.
 	if err := db.eraseVersions(code); err != nil {
 		return node.E(op, node.Internal, "%w", err)
 	}
@@ -86,8 +85,8 @@ func (db *DB) EraseIdentity(ctx context.Context, code string, by string) error {
 	return nil
 }
 
-// eraseVersions deletes a case's wrapped identity key and rewrites every
-// version without its sealed identity, marked erased, in one transaction.
+// eraseVersions rewrites every version of a case without its sealed
+// identity and its wrapped identity key, marked erased, in one transaction.
 func (db *DB) eraseVersions(code string) error {
 	return db.bdb.Update(func(txn *badger.Txn) error {
 		type kv struct{ k, v []byte }
@@ -98,8 +97,8 @@ func (db *DB) eraseVersions(code string) error {
 				if err != nil {
 					return err
 				}
-				h.flags = (h.flags | flagErased) &^ flagSealed
-				h.sealed = nil
+				h.flags = (h.flags | flagErased) &^ (flagSealed | flagKey)
+				h.sealed, h.wrapped = nil, nil
 				sets = append(sets, kv{item.KeyCopy(nil), appendRecord(nil, &h)})
 				return nil
 			})
@@ -118,9 +117,6 @@ func (db *DB) eraseVersions(code string) error {
 			return err
 		}
 		if err := collect(item); err != nil {
-			return err
-		}
-		if err := txn.Delete(wrappedKeyKey(nil, code)); err != nil {
 			return err
 		}
 		for _, s := range sets {
@@ -159,7 +155,8 @@ func (db *DB) finishRotation() error {
 }
 
 // rewrap re-wraps every identity key of a generation older than cur under
-// cur and returns how many it moved. A key of a generation the keyring no
+// cur, rewriting the current records that hold them, and returns how many
+// it moved. A key of a generation the keyring no
 // longer holds is left as it is: it cannot be opened by anyone.
 func (db *DB) rewrap(cur uint32) (int, error) {
 	kek, err := db.keks.aead(cur)
@@ -172,18 +169,22 @@ func (db *DB) rewrap(cur uint32) (int, error) {
 	defer wb.Cancel()
 	n := 0
 	err = db.bdb.View(func(txn *badger.Txn) error {
-		prefix := []byte(prefixKey)
+		prefix := []byte(prefixCase)
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: prefix})
 		defer it.Close()
 		for it.Seek(prefix); it.Valid(); it.Next() {
 			item := it.Item()
-			code := string(item.Key()[len(prefixKey):])
+			code := string(item.Key()[len(prefixCase):])
 			err := item.Value(func(v []byte) error {
-				gen, _, _, err := parseWrappedKey(v)
+				h, err := parseRecord(v)
+				if err != nil || h.wrapped == nil {
+					return err
+				}
+				gen, _, _, err := parseWrappedKey(h.wrapped)
 				if err != nil || gen >= cur {
 					return err
 				}
-				key, err := db.keks.unwrapCaseKey(v, code)
+				key, err := db.keks.unwrapCaseKey(h.wrapped, code)
 				if errors.Is(err, errKeyUnavailable) {
 					return nil
 				}
@@ -194,7 +195,8 @@ func (db *DB) rewrap(cur uint32) (int, error) {
 					return err
 				}
 				n++
-				return wb.Set(item.KeyCopy(nil), wrapCaseKey(nil, cur, kek, key, nonce, code, nil))
+				h.wrapped = wrapCaseKey(nil, cur, kek, key, nonce, code, nil)
+				return wb.Set(item.KeyCopy(nil), appendRecord(nil, &h))
 			})
 			if err != nil {
 				return err

@@ -15,8 +15,10 @@ import (
 //	uvarint version
 //	varint  updated-at, Unix nanoseconds
 //	string  updated-by
-//	bytes   body: every field except identity (encodeBody)
+//	bytes   body: every field except identity (appendBody)
 //	bytes   sealed identity, only with flagSealed: nonce || AES-GCM(identity)
+//	bytes   wrapped identity key, only with flagKey (current versions only;
+//	        see seal.go)
 //
 // A string or bytes is a uvarint length and the bytes; a list is a uvarint
 // count and its elements; an optional number is a presence byte and a
@@ -27,6 +29,7 @@ const recordFormat = 1
 const (
 	flagErased = 1 << iota // the identity was erased
 	flagSealed             // a sealed identity follows the body
+	flagKey                // the case's wrapped identity key follows
 )
 
 var errCorrupt = errors.New("stored record is corrupt")
@@ -39,6 +42,7 @@ type recordHeader struct {
 	updatedBy string
 	body      []byte // encoded body, aliasing the record
 	sealed    []byte // sealed identity, aliasing the record; nil without flagSealed
+	wrapped   []byte // wrapped identity key, aliasing the record; nil without flagKey
 }
 
 func appendRecord(b []byte, h *recordHeader) []byte {
@@ -49,6 +53,9 @@ func appendRecord(b []byte, h *recordHeader) []byte {
 	b = appendBytes(b, h.body)
 	if h.flags&flagSealed != 0 {
 		b = appendBytes(b, h.sealed)
+	}
+	if h.flags&flagKey != 0 {
+		b = appendBytes(b, h.wrapped)
 	}
 	return b
 }
@@ -67,7 +74,10 @@ func parseRecord(v []byte) (recordHeader, error) {
 	if h.flags&flagSealed != 0 {
 		h.sealed = d.bytes()
 	}
-	if d.err != nil || len(d.b) != 0 || h.flags&^(flagErased|flagSealed) != 0 || h.version < 1 {
+	if h.flags&flagKey != 0 {
+		h.wrapped = d.bytes()
+	}
+	if d.err != nil || len(d.b) != 0 || h.flags&^(flagErased|flagSealed|flagKey) != 0 || h.version < 1 {
 		return h, errCorrupt
 	}
 	return h, nil

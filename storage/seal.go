@@ -10,17 +10,18 @@ import (
 // Identity fields are sealed in two layers. Each case that ever had an
 // identity has its own random 32-byte identity key; every version's identity
 // is sealed with AES-256-GCM under it (sealed identity, in the record). The
-// identity key is stored wrapped under the keyring's current key-encryption
-// key (KEK) at k/<code>:
+// identity key is kept wrapped under the keyring's current key-encryption
+// key (KEK) in the case's current record only (c/<code>, flagKey):
 //
 //	byte    wrapped-key format (wrapFormat)
 //	uvarint KEK generation
 //	[12]    nonce
 //	[48]    AES-GCM(identity key)
 //
-// Erasing a case deletes its wrapped key and rotates the KEK, so the copies
-// of the wrapped key that badger may still hold in old files can no longer
-// be unwrapped by anyone.
+// Erasing a case drops its wrapped key and rotates the KEK, so the copies of
+// the wrapped key that badger may still hold in old files can no longer be
+// unwrapped by anyone. Keeping the wrapped key in the record, rather than
+// under a key of its own, makes a write one badger entry per case.
 const wrapFormat = 1
 
 const caseKeyLen = 32
@@ -88,7 +89,7 @@ func (k *keks) forget() {
 	}
 }
 
-// wrapCaseKey appends the k/<code> value for caseKey wrapped under the KEK
+// wrapCaseKey appends the wrapped form of caseKey wrapped under the KEK
 // generation gen. nonce is 12 fresh random bytes; aad is scratch space.
 func wrapCaseKey(dst []byte, gen uint32, kek cipher.AEAD, caseKey, nonce []byte, code string, aad []byte) []byte {
 	dst = append(dst, wrapFormat)
@@ -97,7 +98,7 @@ func wrapCaseKey(dst []byte, gen uint32, kek cipher.AEAD, caseKey, nonce []byte,
 	return kek.Seal(dst, nonce, caseKey, caseKeyAAD(aad[:0], code))
 }
 
-// parseWrappedKey splits a k/<code> value.
+// parseWrappedKey splits a wrapped identity key.
 func parseWrappedKey(v []byte) (gen uint32, nonce, sealed []byte, err error) {
 	if len(v) < 2 || v[0] != wrapFormat {
 		return 0, nil, nil, errCorrupt
@@ -113,7 +114,7 @@ func parseWrappedKey(v []byte) (gen uint32, nonce, sealed []byte, err error) {
 	return uint32(g), rest[:gcmNonceLen], rest[gcmNonceLen:], nil
 }
 
-// unwrapCaseKey returns the identity key in a k/<code> value, or
+// unwrapCaseKey returns the identity key in a wrapped key, or
 // errKeyUnavailable when its KEK generation is no longer held.
 func (k *keks) unwrapCaseKey(v []byte, code string) ([]byte, error) {
 	gen, nonce, sealed, err := parseWrappedKey(v)
