@@ -17,9 +17,10 @@ type Micro int64
 const MicroPerUnit = 1_000_000
 
 // ToMicro converts x ≥ 0 to micro-units, rounding up, so that a charge is
-// never less than what was spent. A value within 10^-9 of a whole
-// micro-unit (the floating-point image of a decimal such as 0.1) counts as
-// that unit.
+// never less than what was spent, and any positive x costs at least one
+// micro-unit. A value within a relative 10^-12 of a whole number of
+// micro-units (the floating-point image of a decimal such as 0.1) counts as
+// that number.
 func ToMicro(x float64) (Micro, error) {
 	if math.IsNaN(x) || x < 0 {
 		return 0, fmt.Errorf("a privacy amount must be a non-negative number, got %v", x)
@@ -28,11 +29,14 @@ func ToMicro(x float64) (Micro, error) {
 	if v > math.MaxInt64/4 {
 		return 0, fmt.Errorf("a privacy amount must be at most %v, got %v", float64(math.MaxInt64/4)/MicroPerUnit, x)
 	}
-	r := math.Round(v)
-	if math.Abs(v-r) <= 1e-9+1e-12*v {
-		return Micro(r), nil
+	m := math.Ceil(v)
+	if r := math.Round(v); math.Abs(v-r) <= 1e-12*math.Max(1, v) {
+		m = r
 	}
-	return Micro(math.Ceil(v)), nil
+	if m == 0 && x > 0 {
+		m = 1 // any positive amount is charged
+	}
+	return Micro(m), nil
 }
 
 // Float64 returns m in units.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -22,6 +23,8 @@ func TestToMicro(t *testing.T) {
 		{"RoundsUp", 0.1000001, 100_001, true},
 		{"RoundsUpTiny", 1e-12, 1, true},
 		{"DeltaMicro", 1e-6, 1, true},
+		{"DeltaTiny", 1e-16, 1, true},
+		{"Large", 123456.7, 123_456_700_000, true},
 		{"DeltaBelowMicro", 1e-8, 1, true},
 		{"DeltaAboveMicro", 1.5e-6, 2, true},
 		{"ErrNegative", -0.1, 0, false},
@@ -246,4 +249,29 @@ func TestMoveYear(t *testing.T) {
 	if got := a.Sub(Amount{5, 1}); got != (Amount{0, 3}) {
 		t.Fatalf("Sub: got %+v", got)
 	}
+}
+
+func FuzzToMicro(f *testing.F) {
+	for _, x := range []float64{0, 0.1, 0.5, 1, 8, 1e-6, 1e-8, 1e-16, 0.30000000000000004, 123456.7, -1, 1e300} {
+		f.Add(x)
+	}
+	f.Fuzz(func(t *testing.T, x float64) {
+		m, err := ToMicro(x)
+		if err != nil {
+			return
+		}
+		if m < 0 || float64(m) < x*MicroPerUnit*(1-1e-12)-1e-12 {
+			t.Fatalf("ToMicro(%v) = %d, below %v micro-units", x, int64(m), x*MicroPerUnit)
+		}
+		if x > 0 && m == 0 {
+			t.Fatalf("ToMicro(%v) = 0, want at least 1", x)
+		}
+		back, err := strconv.ParseFloat(m.String(), 64)
+		if err != nil {
+			t.Fatalf("%q does not parse: %v", m.String(), err)
+		}
+		if again, err := ToMicro(back); err != nil || again != m {
+			t.Fatalf("String round trip of %d: got %d, %v", int64(m), int64(again), err)
+		}
+	})
 }

@@ -16,7 +16,7 @@ type Combined struct {
 }
 
 // maxMemo bounds each of a Combiner's tables; a full table is emptied.
-const maxMemo = 4096
+const maxMemo = 1024
 
 // Combiner computes the values and intervals of totals, means and quantiles
 // from one or more nodes' independent noisy releases, from the exact

@@ -434,3 +434,32 @@ func BenchmarkNoisyCount(b *testing.B) {
 		}
 	}
 }
+
+// FuzzCombinerTotal combines noises as a remote node could declare them:
+// whatever the scales, the Combiner never panics and, for valid ones,
+// returns a whole-number half-width with at least 95% coverage.
+func FuzzCombinerTotal(f *testing.F) {
+	f.Add(uint8(0), 2.0, uint8(1), 8.0625, uint8(0), 1e6)
+	f.Add(uint8(0), 1e-3, uint8(0), 1e12, uint8(1), 0.5)
+	f.Add(uint8(1), 0.0, uint8(2), -1.0, uint8(0), math.NaN())
+	f.Fuzz(func(t *testing.T, m1 uint8, s1 float64, m2 uint8, s2 float64, m3 uint8, s3 float64) {
+		parts := []Estimate{
+			{Value: 1, Mechanism: Mechanism(m1), Scale: s1},
+			{Value: 2, Mechanism: Mechanism(m2), Scale: s2},
+			{Value: 3, Mechanism: Mechanism(m3), Scale: s3},
+		}
+		var c *Combiner
+		tot, err := c.Total(parts)
+		if err != nil {
+			return
+		}
+		h := tot.Hi - tot.Value
+		if !(h >= 0) || h != math.Trunc(h) || tot.Value-tot.Lo != h {
+			t.Fatalf("got %+v, want a whole, symmetric half-width", tot)
+		}
+		noises := []Noise{parts[0].Noise(), parts[1].Noise(), parts[2].Noise()}
+		if in, _ := c.Within(noises, h); in < Level-1e-4 {
+			t.Fatalf("coverage of ±%v: got %v, want at least 0.95", h, in)
+		}
+	})
+}

@@ -56,6 +56,8 @@ func TestSpecValidate(t *testing.T) {
 		{"ErrL0", Spec{Laplace, 0.5, 0, 0, 1}, false},
 		{"ErrLInf", Spec{Laplace, 0.5, 0, 1, 0}, false},
 		{"ErrOverflow", Spec{Laplace, 0.5, 0, 1 << 30, 1 << 30}, false},
+		{"ErrScaleTooSmall", Spec{Laplace, 5000, 0, 1, 1}, false},
+		{"ErrScaleTooLarge", Spec{Laplace, 1e-9, 0, 10, 600}, false},
 		{"ErrMechanism", Spec{Mechanism(9), 0.5, 0, 1, 1}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,4 +221,19 @@ func TestNoiseScale(t *testing.T) {
 			}
 		})
 	}
+}
+
+func FuzzParseMechanism(f *testing.F) {
+	for _, s := range []string{"laplace", "gaussian", "", "Laplace", "gauss"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMechanism(s)
+		if err != nil {
+			return
+		}
+		if m.String() != s {
+			t.Fatalf("ParseMechanism(%q) = %v, whose name is %q", s, m, m.String())
+		}
+	})
 }
