@@ -1,0 +1,158 @@
+package federation
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"go.uber.org/zap"
+)
+
+// The roster protocol (/ctfed/roster/1.0.0). The initiator sends its
+// version, and its roster when it pushes; the responder installs a newer
+// roster it received and replies with its version, and its roster when the
+// initiator's is older; when the responder's is older, the initiator sends
+// its roster in a third message. Every roster is verified against the
+// pinned authority key, so any member may pass one on.
+
+const (
+	serviceRoster    = "ctfed.roster"
+	rosterStreamTime = 30 * time.Second
+)
+
+// handleRoster is the roster protocol's responder.
+func (n *Node) handleRoster(s network.Stream) {
+	if err := s.Scope().SetService(serviceRoster); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Now().Add(rosterStreamTime))
+	log := n.Logger.With(zap.String("peer_id", s.Conn().RemotePeer().String()))
+	r := bufio.NewReader(io.LimitReader(s, 2*(maxRosterMsgSize+16)))
+	first, err := n.readRosterMsg(r)
+	if err != nil {
+		log.Debug("roster exchange: bad first message", zap.Error(err))
+		_ = s.Reset()
+		return
+	}
+	if first.Roster != nil {
+		n.installReceived(first.Roster, s.Conn().RemotePeer())
+	}
+	reply := n.rosterOffer(first.Version)
+	if err := writeMsg(s, reply); err != nil {
+		_ = s.Reset()
+		return
+	}
+	if reply.Version < first.Version && first.Roster == nil {
+		third, err := n.readRosterMsg(r)
+		if err != nil {
+			if !errors.Is(err, io.ErrUnexpectedEOF) {
+				log.Debug("roster exchange: bad third message", zap.Error(err))
+				_ = s.Reset()
+				return
+			}
+		} else if third.Roster != nil {
+			n.installReceived(third.Roster, s.Conn().RemotePeer())
+		}
+	}
+	_ = s.Close()
+}
+
+// rosterOffer is this node's message to a peer at version theirs: its
+// version, and its roster if the peer's is older.
+func (n *Node) rosterOffer(theirs uint64) *rosterMsg {
+	m := &rosterMsg{Format: wireFormat}
+	if cur := n.roster.Load(); cur != nil {
+		m.Version = cur.Version
+		if cur.Version > theirs {
+			m.Roster = cur
+		}
+	}
+	return m
+}
+
+// readRosterMsg reads and verifies one roster protocol message.
+func (n *Node) readRosterMsg(r *bufio.Reader) (*rosterMsg, error) {
+	data, err := readFrame(r, maxRosterMsgSize)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRosterMsg(data, n.AuthorityKey)
+}
+
+// installReceived installs a roster received from p, logging the outcome.
+func (n *Node) installReceived(r *Roster, from peer.ID) {
+	ok, err := n.InstallRoster(n.ctx, r)
+	if err != nil {
+		n.Logger.Warn("roster from a peer", zap.String("peer_id", from.String()), zap.Error(err))
+		return
+	}
+	if !ok {
+		n.Logger.Debug("stale roster from a peer ignored", zap.String("peer_id", from.String()), zap.Uint64("roster_version", r.Version))
+	}
+}
+
+// exchangeRoster runs the initiator's side with p: it offers its version
+// (and its roster when push is true) and installs a newer roster it gets.
+func (n *Node) exchangeRoster(ctx context.Context, p peer.ID, push bool) error {
+	s, err := n.host.NewStream(ctx, p, RosterProtocol)
+	if err != nil {
+		return err
+	}
+	if err := s.Scope().SetService(serviceRoster); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	}
+	mine := n.roster.Load()
+	first := &rosterMsg{Format: wireFormat}
+	if mine != nil {
+		first.Version = mine.Version
+		if push {
+			first.Roster = mine
+		}
+	}
+	if err := writeMsg(s, first); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	reply, err := n.readRosterMsg(bufio.NewReader(io.LimitReader(s, maxRosterMsgSize+16)))
+	if err != nil {
+		_ = s.Reset()
+		return err
+	}
+	if reply.Roster != nil {
+		n.installReceived(reply.Roster, p)
+	}
+	if mine != nil && !push && reply.Version < mine.Version {
+		if err := writeMsg(s, &rosterMsg{Format: wireFormat, Version: mine.Version, Roster: mine}); err != nil {
+			_ = s.Reset()
+			return err
+		}
+	}
+	if err := s.CloseWrite(); err != nil {
+		_ = s.Reset()
+		return err
+	}
+	// Wait for the responder to finish reading, so a push counts as
+	// delivered only once it has been installed.
+	_, _ = io.Copy(io.Discard, io.LimitReader(s, 1))
+	return s.Close()
+}
+
+// pushRoster pushes r to p; it succeeds once p holds r or a newer roster.
+func (n *Node) pushRoster(ctx context.Context, p peer.ID, r *Roster) error {
+	if cur := n.roster.Load(); cur == nil || cur.Version != r.Version {
+		// A newer roster superseded r; its own push takes over.
+		return nil
+	}
+	return n.exchangeRoster(ctx, p, true)
+}
