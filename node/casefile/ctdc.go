@@ -445,9 +445,10 @@ func newCTDCShape(f Format, header []string, opt *ReadOptions) (*shape, error) {
 		return nil, fmt.Errorf("the header has no yearOfRegistration column, which the %s shape requires", f)
 	}
 
-	// The canonical bytes of a row: every column, in the order of the
-	// lower-cased header names, as name, 0x1f, trimmed value ("NULL" as
-	// empty), 0x1e. Column order and NULL spelling do not change a code.
+	// The canonical bytes of a row: the digest of the lower-cased column
+	// names in sorted order, then each column's trimmed value in that order
+	// ("NULL" as empty), each prefixed by its length. Neither the order of the
+	// columns nor the spelling of NULL changes a code.
 	order := make([]int, len(header))
 	lower := make([]string, len(header))
 	for i := range order {
@@ -455,21 +456,25 @@ func newCTDCShape(f Format, header []string, opt *ReadOptions) (*shape, error) {
 		lower[i] = strings.ToLower(header[i])
 	}
 	sort.SliceStable(order, func(a, b int) bool { return lower[order[a]] < lower[order[b]] })
+	hh := sha256.New()
+	for _, i := range order {
+		hh.Write([]byte(lower[i]))
+		hh.Write([]byte{0x1f})
+	}
+	prefix := hh.Sum(nil)
 	mac := hmac.New(sha256.New, opt.HMACKey)
 	occurrences := make(map[[16]byte]uint32)
 	var buf []byte
 	consent := opt.DefaultConsent
 	sh.finish = func(st *rowState, fields []string) {
-		buf = buf[:0]
+		buf = append(buf[:0], prefix...)
 		for _, i := range order {
 			v := strings.TrimSpace(fields[i])
 			if strings.EqualFold(v, "NULL") {
 				v = ""
 			}
-			buf = append(buf, lower[i]...)
-			buf = append(buf, 0x1f)
+			buf = binary.AppendUvarint(buf, uint64(len(v)))
 			buf = append(buf, v...)
-			buf = append(buf, 0x1e)
 		}
 		sum := sha256.Sum256(buf)
 		var key [16]byte

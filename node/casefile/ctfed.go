@@ -55,9 +55,10 @@ func splitList(v string, country bool) []string {
 	if strings.TrimSpace(v) == "" {
 		return nil
 	}
-	parts := strings.Split(v, listSep)
-	out := parts[:0]
-	for _, p := range parts {
+	out := make([]string, 0, strings.Count(v, listSep)+1)
+	for rest, more := v, true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, listSep)
 		p = strings.TrimSpace(p)
 		if country {
 			p = countryValue(p)
@@ -109,27 +110,33 @@ func dateField(get func(c *node.Case) *node.Date) ctfedField {
 	}
 }
 
-// entries splits a records field into its entries' parts, checking that
-// each has between lo and hi parts.
-func entries(v string, lo, hi int, want string) ([][]string, string) {
-	if strings.TrimSpace(v) == "" {
-		return nil, ""
-	}
-	var out [][]string
-	for i, e := range strings.Split(v, listSep) {
+// eachEntry calls fn with the trimmed parts of each entry of a records
+// field, checking that each has between lo and hi (at most 4) parts; it
+// returns a problem message, or "".
+func eachEntry(v string, lo, hi int, want string, fn func(parts []string)) string {
+	var parts [4]string
+	i := 0
+	for rest, more := v, true; more; {
+		var e string
+		e, rest, more = strings.Cut(rest, listSep)
+		i++
 		if strings.TrimSpace(e) == "" {
 			continue
 		}
-		parts := strings.Split(e, partSep)
-		if len(parts) < lo || len(parts) > hi {
-			return nil, fmt.Sprintf("entry %d has %d parts, want %s", i+1, len(parts), want)
+		n := 0
+		for p, pmore := e, true; pmore; n++ {
+			var part string
+			part, p, pmore = strings.Cut(p, partSep)
+			if n < len(parts) {
+				parts[n] = strings.TrimSpace(part)
+			}
 		}
-		for j := range parts {
-			parts[j] = strings.TrimSpace(parts[j])
+		if n < lo || n > hi {
+			return fmt.Sprintf("entry %d has %d parts, want %s", i, n, want)
 		}
-		out = append(out, parts)
+		fn(parts[:n])
 	}
-	return out, ""
+	return ""
 }
 
 var ctfedFields = map[string]ctfedField{
@@ -176,11 +183,9 @@ var ctfedFields = map[string]ctfedField{
 
 	"traffickers": {
 		dec: func(st *rowState, v string) string {
-			es, msg := entries(v, 4, 4, "sex|nationality|role|relation")
-			for _, p := range es {
+			return eachEntry(v, 4, 4, "sex|nationality|role|relation", func(p []string) {
 				st.c.Traffickers = append(st.c.Traffickers, node.Trafficker{Sex: p[0], Nationality: countryValue(p[1]), Role: p[2], Relation: p[3]})
-			}
-			return msg
+			})
 		},
 		enc: func(c *node.Case) string {
 			var b strings.Builder
@@ -195,8 +200,7 @@ var ctfedFields = map[string]ctfedField{
 	},
 	"assistance": {
 		dec: func(st *rowState, v string) string {
-			es, msg := entries(v, 1, 3, "service|date|provider")
-			for _, p := range es {
+			return eachEntry(v, 1, 3, "service|date|provider", func(p []string) {
 				s := node.Service{Service: p[0]}
 				if len(p) > 1 {
 					s.Date = node.Date(p[1])
@@ -205,8 +209,7 @@ var ctfedFields = map[string]ctfedField{
 					s.Provider = p[2]
 				}
 				st.c.Assistance = append(st.c.Assistance, s)
-			}
-			return msg
+			})
 		},
 		enc: func(c *node.Case) string {
 			var b strings.Builder
@@ -223,11 +226,9 @@ var ctfedFields = map[string]ctfedField{
 	"reintegration_status": codeField(func(c *node.Case) *string { return &c.ReintegrationStatus }),
 	"follow_ups": {
 		dec: func(st *rowState, v string) string {
-			es, msg := entries(v, 2, 2, "date|outcome")
-			for _, p := range es {
+			return eachEntry(v, 2, 2, "date|outcome", func(p []string) {
 				st.c.FollowUps = append(st.c.FollowUps, node.FollowUp{Date: node.Date(p[0]), Outcome: p[1]})
-			}
-			return msg
+			})
 		},
 		enc: func(c *node.Case) string {
 			var b strings.Builder
