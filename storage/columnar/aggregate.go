@@ -58,6 +58,11 @@ type group struct {
 	noneOff int32      // multi: the offset of the none code, or outside
 	domMask uint16     // mask: the codes in the domain
 	l0      int        // bounded: the most codes one case keeps; 0 when unbounded
+	size    int32      // the domain's size
+	stride  int32      // cells between consecutive codes of the domain
+	// dense: single-valued, pair path: code → position in the domain times
+	// the stride among the single-valued dimensions only, or outside.
+	dense [256]int32
 }
 
 // plan is a query compiled against the table.
@@ -71,7 +76,33 @@ type plan struct {
 	cells                   int
 	singleGroups            []*group
 	multiGroups             []*group
+
+	// The pair path (see pairPlan): nil when not used.
+	pairs *pairPlan
 }
+
+// pairPlan is the fast path for a query grouped by single-valued
+// dimensions and one bitset dimension: a COUNT, or an unbounded SUM or AVG.
+// The scan counts each case once under (its single-valued cell, the id of
+// its bitset restricted to the domain), a branch-free increment, and
+// expands the pair counts into cells at the end. Bounding draws there, for
+// each of the n cases of a pair whose bitset has more than l0 codes, its own
+// uniform subset of l0 codes: the cases of a pair are alike, so this is the
+// same draw as one per case during the scan.
+type pairPlan struct {
+	baseCells int       // cells of the single-valued dimensions
+	ids       int       // distinct restricted bitsets, id 0 reaching no cell
+	remap     []uint16  // bitset → id
+	idOffs    [][]int32 // id → the offsets of its cells within a base cell
+	realBase  []int32   // dense base → offset of the base's first cell
+}
+
+// maxPairs bounds the pair path's tally per goroutine (base cells × ids).
+const maxPairs = 1 << 20
+
+// pairRowsPerEntry is how many rows per entry of its tally the pair path
+// needs to be worth its setup.
+var pairRowsPerEntry = 4
 
 // Aggregate computes q's exact answer over the table's cases: one Tally per
 // cell of q's grouped domain, every cell present, row-major with the last
@@ -170,7 +201,7 @@ func (t *Table) compile(q *node.Query, domains [][]string, opt Options) *plan {
 	for i := len(q.GroupBy) - 1; i >= 0; i-- {
 		col := &t.cols[t.byName[q.GroupBy[i]]]
 		grouped[col.dim.Name] = true
-		g := &group{col: col, noneOff: outside}
+		g := &group{col: col, noneOff: outside, size: int32(len(domains[i])), stride: stride}
 		for k := range g.off {
 			g.off[k] = outside
 		}
@@ -243,6 +274,10 @@ func (t *Table) compile(q *node.Query, domains [][]string, opt Options) *plan {
 	case node.FuncQuantile:
 		p.mode = modeHist
 	}
+	if len(p.multiGroups) == 1 && p.multiGroups[0].col.kind == kindMask &&
+		(p.mode == modeCount || p.mode == modeSum && p.multiGroups[0].l0 == 0) {
+		p.pairs = p.pairPlan(len(t.refs))
+	}
 	if p.mode != modeCount {
 		for i := range t.measures {
 			if m := &t.measures[i]; m.field.Name == q.Measure.Field {
@@ -255,6 +290,75 @@ func (t *Table) compile(q *node.Query, domains [][]string, opt Options) *plan {
 	return p
 }
 
+// pairPlan builds the pair path's tables, or returns nil when its tally
+// would be too large, or too large for the rows to scan.
+func (p *plan) pairPlan(rows int) *pairPlan {
+	g := p.multiGroups[0]
+	seen := 0
+	for _, w := range g.col.seen {
+		seen += bits.OnesCount64(w)
+	}
+	base := 1
+	for _, s := range p.singleGroups {
+		base *= int(s.size)
+	}
+	if base*seen > maxPairs || rows < pairRowsPerEntry*base*seen {
+		return nil
+	}
+	pp := &pairPlan{baseCells: 1}
+	for i := len(p.singleGroups) - 1; i >= 0; i-- {
+		s := p.singleGroups[i]
+		for k, off := range s.off {
+			s.dense[k] = outside
+			if off >= 0 {
+				s.dense[k] = off / s.stride * int32(pp.baseCells)
+			}
+		}
+		pp.baseCells *= int(s.size)
+	}
+	pp.realBase = make([]int32, pp.baseCells)
+	for d := range pp.realBase {
+		rem, off := int32(d), int32(0)
+		for i := len(p.singleGroups) - 1; i >= 0; i-- {
+			s := p.singleGroups[i]
+			off += rem % s.size * s.stride
+			rem /= s.size
+		}
+		pp.realBase[d] = off
+	}
+
+	n := len(g.col.dim.Codes.Codes)
+	pp.remap = make([]uint16, 1<<n)
+	pp.idOffs = [][]int32{nil}
+	ids := make([]uint16, 1<<n) // restricted bitset → id, 0 for none yet
+	for v := range pp.remap {
+		if g.col.seen[v>>6]&(1<<(v&63)) == 0 {
+			continue // no case has had this bitset
+		}
+		eff := uint16(v)
+		if eff == 0 {
+			eff = 1 << g.col.none
+		}
+		eff &= g.domMask
+		if eff == 0 {
+			continue // id 0: no cell
+		}
+		id := ids[eff]
+		if id == 0 {
+			id = uint16(len(pp.idOffs))
+			ids[eff] = id
+			var offs []int32
+			for m := eff; m != 0; m &= m - 1 {
+				offs = append(offs, g.off[bits.TrailingZeros16(m)])
+			}
+			pp.idOffs = append(pp.idOffs, offs)
+		}
+		pp.remap[v] = id
+	}
+	pp.ids = len(pp.idOffs)
+	return pp
+}
+
 // worker is one goroutine's share of a scan: its buffers and partial
 // tallies.
 type worker struct {
@@ -263,7 +367,9 @@ type worker struct {
 	offs       []int32
 	count, sum []int64
 	hist       []int64
-	rng        *rand.Rand
+	rng        *rand.ChaCha8
+	pairs      []uint32 // the pair path's counts
+	pairSums   []int64  // the pair path's sums
 }
 
 func (p *plan) newWorker(opt Options) (*worker, error) {
@@ -278,6 +384,12 @@ func (p *plan) newWorker(opt Options) (*worker, error) {
 	if p.mode == modeHist {
 		w.hist = make([]int64, p.cells*p.bins)
 	}
+	if pp := p.pairs; pp != nil {
+		w.pairs = make([]uint32, pp.baseCells*pp.ids)
+		if p.mode == modeSum {
+			w.pairSums = make([]int64, pp.baseCells*pp.ids)
+		}
+	}
 	if opt.Bound {
 		var seed [32]byte
 		if opt.Rand != nil {
@@ -290,7 +402,7 @@ func (p *plan) newWorker(opt Options) (*worker, error) {
 		} else if _, err := crand.Read(seed[:]); err != nil {
 			return nil, node.E("columnar.Aggregate", node.Internal, "seeding the bounding generator: %w", err)
 		}
-		w.rng = rand.New(rand.NewChaCha8(seed))
+		w.rng = rand.NewChaCha8(seed)
 	}
 	return w, nil
 }
@@ -306,11 +418,16 @@ func (p *plan) scan(w *worker, lo, hi int) {
 		clear(base)
 		for _, g := range p.singleGroups {
 			col, off := g.col.single, &g.off
+			if p.pairs != nil {
+				off = &g.dense
+			}
 			for i, r := range sel {
 				base[i] += off[col[r]]
 			}
 		}
 		switch {
+		case p.pairs != nil:
+			p.scanPairs(w, sel, base)
 		case len(p.multiGroups) == 0:
 			if p.mode == modeCount {
 				for _, c := range base {
@@ -327,8 +444,70 @@ func (p *plan) scan(w *worker, lo, hi int) {
 			}
 		case len(p.multiGroups) == 1 && p.multiGroups[0].col.kind == kindMask && p.multiGroups[0].l0 == 0:
 			p.scanMask(w, sel, base)
+		case len(p.multiGroups) == 1 && p.multiGroups[0].col.kind == kindMask:
+			p.scanMaskBounded(w, sel, base)
 		default:
 			p.scanMulti(w, sel, base)
+		}
+	}
+	if p.pairs != nil {
+		p.expandPairs(w)
+	}
+}
+
+// scanPairs tallies the selected rows on the pair path.
+func (p *plan) scanPairs(w *worker, sel, base []int32) {
+	pp := p.pairs
+	col, remap, ids, pairs := p.multiGroups[0].col.mask, pp.remap, int32(pp.ids), w.pairs
+	if p.mode == modeCount {
+		for i, r := range sel {
+			if b := base[i]; b >= 0 {
+				pairs[b*ids+int32(remap[col[r]])]++
+			}
+		}
+		return
+	}
+	sums, values := w.pairSums, p.values
+	for i, r := range sel {
+		if b := base[i]; b >= 0 {
+			k := b*ids + int32(remap[col[r]])
+			pairs[k]++
+			sums[k] += int64(values[r])
+		}
+	}
+}
+
+// expandPairs adds the pair counts of w into its cells.
+func (p *plan) expandPairs(w *worker) {
+	pp := p.pairs
+	l0 := p.multiGroups[0].l0
+	var pick []int32
+	for b, real := range pp.realBase {
+		row := w.pairs[b*pp.ids : (b+1)*pp.ids]
+		for id := 1; id < len(row); id++ {
+			n := row[id]
+			if n == 0 {
+				continue
+			}
+			offs := pp.idOffs[id]
+			if l0 > 0 && len(offs) > l0 {
+				// Bounded COUNT: each case keeps its own l0 codes.
+				pick = append(pick[:0], offs...)
+				for range n {
+					for k := range l0 {
+						j := k + int(uniform(w.rng, uint64(len(pick)-k)))
+						pick[k], pick[j] = pick[j], pick[k]
+						w.count[real+pick[k]]++
+					}
+				}
+				continue
+			}
+			for _, o := range offs {
+				w.count[real+o] += int64(n)
+				if w.pairSums != nil {
+					w.sum[real+o] += w.pairSums[b*pp.ids+id]
+				}
+			}
 		}
 	}
 }
@@ -337,10 +516,22 @@ func (p *plan) scan(w *worker, lo, hi int) {
 // returns how many there are.
 func (p *plan) filter(sel []int32, lo, hi int) int {
 	n := hi - lo
-	for i := range n {
-		sel[i] = int32(lo + i)
+	singles := p.singles
+	if len(singles) > 0 {
+		// The first filter reads the block directly.
+		col, lut := singles[0].col.single[lo:hi], &singles[0].lut
+		m := 0
+		for i, c := range col {
+			sel[m] = int32(lo + i)
+			m += int(lut[c])
+		}
+		n, singles = m, singles[1:]
+	} else {
+		for i := range n {
+			sel[i] = int32(lo + i)
+		}
 	}
-	for _, f := range p.singles {
+	for _, f := range singles {
 		col, lut := f.col.single, &f.lut
 		m := 0
 		for _, r := range sel[:n] {
@@ -429,7 +620,9 @@ func (p *plan) add(w *worker, c int32, r int32) {
 // dimension is a bitset and contributions are not bounded.
 func (p *plan) scanMask(w *worker, sel, base []int32) {
 	g := p.multiGroups[0]
-	col, off, dm, noneOff := g.col.mask, &g.off, g.domMask, g.noneOff
+	col, off, dm := g.col.mask, &g.off, g.domMask
+	// A case with no code counts in the none code: give it that bit.
+	noneBit := uint16(1) << g.col.none
 	if p.mode == modeCount {
 		count := w.count
 		for i, r := range sel {
@@ -439,10 +632,7 @@ func (p *plan) scanMask(w *worker, sel, base []int32) {
 			}
 			v := col[r]
 			if v == 0 {
-				if noneOff >= 0 {
-					count[b+noneOff]++
-				}
-				continue
+				v = noneBit
 			}
 			for v &= dm; v != 0; v &= v - 1 {
 				count[b+off[bits.TrailingZeros16(v)]]++
@@ -457,15 +647,65 @@ func (p *plan) scanMask(w *worker, sel, base []int32) {
 		}
 		v := col[r]
 		if v == 0 {
-			if noneOff >= 0 {
-				p.add(w, b+noneOff, r)
-			}
-			continue
+			v = noneBit
 		}
 		for v &= dm; v != 0; v &= v - 1 {
 			p.add(w, b+off[bits.TrailingZeros16(v)], r)
 		}
 	}
+}
+
+// scanMaskBounded tallies the selected rows when the only multi-valued
+// GROUP BY dimension is a bitset and contributions are bounded: a case with
+// more than l0 codes in the domain keeps l0 of them drawn uniformly without
+// replacement.
+func (p *plan) scanMaskBounded(w *worker, sel, base []int32) {
+	g := p.multiGroups[0]
+	col, off, dm, l0 := g.col.mask, &g.off, g.domMask, g.l0
+	noneBit := uint16(1) << g.col.none
+	for i, r := range sel {
+		b := base[i]
+		if b < 0 {
+			continue
+		}
+		v := col[r]
+		if v == 0 {
+			v = noneBit
+		}
+		v &= dm
+		k := bits.OnesCount16(v)
+		if k > l0 {
+			var kept uint16
+			for j := range l0 {
+				// The n-th remaining code, n uniform over the k-j left.
+				n := uniform(w.rng, uint64(k-j))
+				m := v
+				for range n {
+					m &= m - 1
+				}
+				bit := m & -m
+				kept |= bit
+				v &^= bit
+			}
+			v = kept
+		}
+		for ; v != 0; v &= v - 1 {
+			p.add(w, b+off[bits.TrailingZeros16(v)], r)
+		}
+	}
+}
+
+// uniform returns a uniform random integer in [0, n), n > 0, without bias
+// (Lemire's multiply-and-reject method).
+func uniform(r *rand.ChaCha8, n uint64) uint64 {
+	hi, lo := bits.Mul64(r.Uint64(), n)
+	if lo < n {
+		thresh := -n % n
+		for lo < thresh {
+			hi, lo = bits.Mul64(r.Uint64(), n)
+		}
+	}
+	return hi
 }
 
 // scanMulti tallies the selected rows in the general case: any number of
@@ -484,7 +724,7 @@ func (p *plan) scanMulti(w *worker, sel, base []int32) {
 				// A uniformly random subset of l0 codes: the first l0
 				// steps of a Fisher–Yates shuffle.
 				for k := range g.l0 {
-					j := k + w.rng.IntN(len(offs)-k)
+					j := k + int(uniform(w.rng, uint64(len(offs)-k)))
 					offs[k], offs[j] = offs[j], offs[k]
 				}
 				offs = offs[:g.l0]

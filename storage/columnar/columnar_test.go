@@ -201,6 +201,14 @@ func TestAggregateEveryDimension(t *testing.T) {
 }
 
 func TestAggregateRandomQueries(t *testing.T) {
+	t.Run("Scan", testAggregateRandomQueries)
+	t.Run("Pairs", func(t *testing.T) {
+		defer columnar.SetPairRowsPerEntry(0)()
+		testAggregateRandomQueries(t)
+	})
+}
+
+func testAggregateRandomQueries(t *testing.T) {
 	cb := node.DefaultCodebook()
 	cases := genCases(t, 2, 2000)
 	tab := mustBuild(t, cases)
@@ -332,12 +340,16 @@ func TestAggregateMeasures(t *testing.T) {
 
 func TestAggregateParallel(t *testing.T) {
 	defer columnar.SetMinWorkerRows(100)()
+	defer columnar.SetPairRowsPerEntry(0)()
 	cases := genCases(t, 3, 5000)
 	tab := mustBuild(t, cases)
 	for _, sql := range []string{
 		"SELECT COUNT(*) FROM cases WHERE registration_year BETWEEN 2012 AND 2020 GROUP BY citizenship, exploitation_type",
 		"SELECT QUANTILE(age, 0.5) FROM cases GROUP BY transit_country",
 		"SELECT SUM(months_in_exploitation) FROM cases WHERE means_of_control IN ('threats', 'none_recorded') GROUP BY trafficker_role, gender",
+		// Too many cells for the pair path.
+		"SELECT COUNT(*) FROM cases GROUP BY citizenship, country_of_origin, exploitation_type",
+		"SELECT AVG(age) FROM cases GROUP BY exploitation_type, country_of_exploitation, citizenship",
 	} {
 		t.Run(sql, func(t *testing.T) { checkExact(t, tab, cases, mustQuery(t, sql), false) })
 	}
@@ -355,6 +367,9 @@ func TestUpsertReplaces(t *testing.T) {
 	}
 	if tab.Len() != len(cases) {
 		t.Fatalf("got %d rows, want %d", tab.Len(), len(cases))
+	}
+	if b := tab.Bytes(); b < 40*len(cases) || b > 1000*len(cases) {
+		t.Errorf("got %d bytes for %d cases, want 40–1000 per case", b, len(cases))
 	}
 	for _, sql := range []string{
 		"SELECT COUNT(*) FROM cases GROUP BY gender, exploitation_type",
@@ -524,7 +539,7 @@ func TestBoundedSingleCase(t *testing.T) {
 	}{
 		{"One", "SELECT COUNT(*) FROM cases GROUP BY exploitation_type", 2, 2},
 		{"Two", "SELECT COUNT(*) FROM cases GROUP BY exploitation_type, transit_country", 4, 4},
-		{"Three", "SELECT COUNT(*) FROM cases GROUP BY exploitation_type, transit_country, means_of_control", 12, 8},
+		{"Three", "SELECT COUNT(*) FROM cases WHERE transit_country IN ('AFG', 'ALB', 'DZA', 'FRA', 'DEU', 'ITA') GROUP BY exploitation_type, transit_country, means_of_control", 12, 8},
 		{"FewerCodesThanL0", "SELECT COUNT(*) FROM cases GROUP BY means_of_control", 3, 2},
 		{"RestrictedDomain", "SELECT COUNT(*) FROM cases WHERE exploitation_type IN ('sexual', 'begging', 'organ_removal') GROUP BY exploitation_type", 2, 2},
 		{"DomainOfOne", "SELECT COUNT(*) FROM cases WHERE transit_country = 'FRA' GROUP BY transit_country", 1, 1},
@@ -573,6 +588,14 @@ func TestBoundedSingleCase(t *testing.T) {
 }
 
 func TestBoundedExpectation(t *testing.T) {
+	t.Run("Scan", testBoundedExpectation)
+	t.Run("Pairs", func(t *testing.T) {
+		defer columnar.SetPairRowsPerEntry(0)()
+		testBoundedExpectation(t)
+	})
+}
+
+func testBoundedExpectation(t *testing.T) {
 	cb := node.DefaultCodebook()
 	cases := genCases(t, 8, 4000)
 	tab := mustBuild(t, cases)
@@ -580,6 +603,9 @@ func TestBoundedExpectation(t *testing.T) {
 		"SELECT COUNT(*) FROM cases WHERE registration_year BETWEEN 2010 AND 2020 GROUP BY citizenship, exploitation_type",
 		"SELECT SUM(age) FROM cases GROUP BY means_of_control, transit_country",
 		"SELECT COUNT(*) FROM cases WHERE assistance_service IN ('legal', 'shelter', 'medical') GROUP BY assistance_service",
+		"SELECT SUM(age) FROM cases GROUP BY gender, means_of_control",
+		"SELECT QUANTILE(age, 0.5) FROM cases GROUP BY exploitation_type",
+		"SELECT COUNT(*) FROM cases GROUP BY trafficker_nationality",
 	} {
 		t.Run(sql, func(t *testing.T) {
 			q := mustQuery(t, sql)
@@ -593,6 +619,8 @@ func TestBoundedExpectation(t *testing.T) {
 			// min(1, L0/k); the total is exact.
 			mean := make([]float64, len(got.Cells))
 			variance := make([]float64, len(got.Cells))
+			sumMean := make([]float64, len(got.Cells))
+			sumVar := make([]float64, len(got.Cells))
 			var total float64
 		next:
 			for _, c := range cases {
@@ -601,10 +629,14 @@ func TestBoundedExpectation(t *testing.T) {
 						continue next
 					}
 				}
+				var v float64
 				if q.Measure.Func != node.FuncCount {
-					if _, ok := c.MeasureValue(q.Measure.Field); !ok {
+					x, ok := c.MeasureValue(q.Measure.Field)
+					if !ok {
 						continue
 					}
+					m, _ := cb.Measure(q.Measure.Field)
+					v = float64(min(max(x, m.Lo), m.Hi))
 				}
 				type cell struct {
 					i int
@@ -647,6 +679,8 @@ func TestBoundedExpectation(t *testing.T) {
 				for _, cl := range cells {
 					mean[cl.i] += cl.p
 					variance[cl.i] += cl.p * (1 - cl.p)
+					sumMean[cl.i] += v * cl.p
+					sumVar[cl.i] += v * v * cl.p * (1 - cl.p)
 				}
 			}
 			var gotTotal int64
@@ -654,6 +688,18 @@ func TestBoundedExpectation(t *testing.T) {
 				gotTotal += cell.Count
 				if math.Abs(float64(cell.Count)-mean[i]) > 6*math.Sqrt(variance[i])+1e-9 {
 					t.Errorf("cell %v: got %d, want %.1f ± %.1f", got.CellKey(i), cell.Count, mean[i], math.Sqrt(variance[i]))
+				}
+				if math.Abs(float64(cell.Sum)-sumMean[i]) > 6*math.Sqrt(sumVar[i])+1e-9 {
+					t.Errorf("cell %v: got sum %d, want %.1f ± %.1f", got.CellKey(i), cell.Sum, sumMean[i], math.Sqrt(sumVar[i]))
+				}
+				if q.Measure.Func == node.FuncQuantile {
+					var n int64
+					for _, h := range cell.Hist {
+						n += h
+					}
+					if n != cell.Count {
+						t.Errorf("cell %v: got %d in the histogram, want the count %d", got.CellKey(i), n, cell.Count)
+					}
 				}
 			}
 			if float64(gotTotal) != total {

@@ -39,6 +39,7 @@ type column struct {
 
 	single []uint8
 	mask   []uint16
+	seen   []uint64                            // mask: every bitset a case has had, as a bitmap
 	sparse []uint8                             // slots codes per row
 	extra  map[int32][]uint8                   // sparse rows with more than slots codes: codes[slots-1:]
 	codes  func(*node.Case, []string) []string // the case's codes (multi: without the none code)
@@ -88,6 +89,8 @@ func New(cb *node.Codebook) *Table {
 			c.kind = kindSingle
 		case n <= 16:
 			c.kind = kindMask
+			c.seen = make([]uint64, max(1, (1<<n)/64))
+			c.seen[0] = 1 // the empty bitset of a new row
 		default:
 			if n > overflow {
 				panic(fmt.Sprintf("columnar: dimension %s has %d codes, at most %d supported", d.Name, n, overflow))
@@ -136,7 +139,7 @@ func (t *Table) Bytes() int {
 	n := cap(t.consent) + 8*cap(t.refs) + cap(t.arena) + t.index.bytes()
 	for i := range t.cols {
 		c := &t.cols[i]
-		n += cap(c.single) + 2*cap(c.mask) + cap(c.sparse)
+		n += cap(c.single) + 2*cap(c.mask) + 8*cap(c.seen) + cap(c.sparse)
 		for _, e := range c.extra {
 			n += 48 + cap(e) // entry, slice header and codes
 		}
@@ -147,10 +150,11 @@ func (t *Table) Bytes() int {
 	return n
 }
 
-func (t *Table) codeOf(row int) string {
+// code returns the case code of row, in the arena.
+func (t *Table) code(row int) []byte {
 	r := t.refs[row]
 	off, n := r>>16, r&0xFFFF
-	return string(t.arena[off : off+n])
+	return t.arena[off : off+n]
 }
 
 // Upsert inserts c, or replaces the case with c's code. Codes that are not
@@ -160,7 +164,7 @@ func (t *Table) codeOf(row int) string {
 func (t *Table) Upsert(c *node.Case) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	slot, found := t.index.find(c.Code, t.codeOf)
+	slot, found := t.index.find(c.Code, t)
 	var row int
 	if found {
 		row = int(t.index.slots[slot] - 1)
@@ -175,17 +179,17 @@ func (t *Table) Upsert(c *node.Case) {
 func (t *Table) Delete(code string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	slot, found := t.index.find(code, t.codeOf)
+	slot, found := t.index.find(code, t)
 	if !found {
 		return false
 	}
 	row := int(t.index.slots[slot] - 1)
 	last := len(t.refs) - 1
 	t.dead += int(t.refs[row] & 0xFFFF)
-	t.index.remove(slot, t.codeOf)
+	t.index.remove(slot, t)
 	if row != last {
 		// Move the last row into the hole.
-		ls, _ := t.index.find(t.codeOf(last), t.codeOf)
+		ls, _ := t.index.find(string(t.code(last)), t)
 		t.index.slots[ls] = uint32(row + 1)
 		t.moveRow(last, row)
 	}
@@ -219,7 +223,7 @@ func (t *Table) appendRow(code string) int {
 	for i := range t.measures {
 		t.measures[i].values = append(t.measures[i].values, unknownValue)
 	}
-	t.index.insert(code, row, t.codeOf)
+	t.index.insert(code, row, t)
 	return row
 }
 
@@ -302,6 +306,7 @@ func (t *Table) set(row int, c *node.Case) {
 				}
 			}
 			col.mask[row] = m
+			col.seen[m>>6] |= 1 << (m & 63)
 		case kindSparse:
 			t.scratch = col.codes(c, t.scratch[:0])
 			var codes [8]uint8
