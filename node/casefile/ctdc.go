@@ -98,12 +98,16 @@ func yearCol() ctdcCol {
 	}}
 }
 
+// isMissingLegacy reports whether a legacy CTDC value says "unknown": the
+// legacy dataset also writes 0 or 00.
+func isMissingLegacy(v string) bool { return isMissing(v) || v == "0" || v == "00" }
+
 // lookupCol decodes a single-valued column through a table of the CTDC's
 // values (compared case-insensitively, without spaces).
-func lookupCol(field string, table map[string]string, want string, set func(c *node.Case, code string)) ctdcCol {
+func lookupCol(field string, table map[string]string, want string, missing func(string) bool, set func(c *node.Case, code string)) ctdcCol {
 	return ctdcCol{field: field, dec: func(st *rowState, v string) string {
 		v = strings.TrimSpace(v)
-		if isMissing(v) {
+		if missing(v) {
 			return ""
 		}
 		code, ok := table[squash(v)]
@@ -177,13 +181,13 @@ func countryCol(field string, legacy bool, cb *node.Codebook, set func(c *node.C
 func ctdcCols(cb *node.Codebook) map[string]ctdcCol {
 	m := map[string]ctdcCol{
 		"yearofregistration": yearCol(),
-		"gender": lookupCol("gender", genderTable, "Man, Woman or Trans/Transgender/NonConforming",
+		"gender": lookupCol("gender", genderTable, "Man, Woman or Trans/Transgender/NonConforming", isMissing,
 			func(c *node.Case, code string) { c.Gender = code }),
-		"agebroad": lookupCol("age_band", ageTable, "an age band of the CTDC (0--8, 09--17, 18--20, ..., 48+)",
+		"agebroad": lookupCol("age_band", ageTable, "an age band of the CTDC (0--8, 09--17, 18--20, ..., 48+)", isMissing,
 			func(c *node.Case, code string) { c.AgeBand = code }),
 		"citizenship":           countryCol("citizenship", false, cb, func(c *node.Case, code string) { c.Citizenship = code }),
 		"countryofexploitation": countryCol("country_of_exploitation", false, cb, func(c *node.Case, code string) { c.CountryOfExploitation = code }),
-		"traffickmonths": lookupCol("months_band", monthsTable, "a months band of the CTDC (0--12 (0-1 yr), 13--24 (1-2 yrs), 25+ (2+ yrs))",
+		"traffickmonths": lookupCol("months_band", monthsTable, "a months band of the CTDC (0--12 (0-1 yr), 13--24 (1-2 yrs), 25+ (2+ yrs))", isMissing,
 			func(c *node.Case, code string) { c.MonthsBand = code }),
 
 		"meansdebtbondageearnings": binCol("means_of_control", addMeans("debt_bondage_earnings")),
@@ -306,7 +310,7 @@ func legacyCols(cb *node.Codebook, unknownLabels func(col, label string)) map[st
 		"yearofregistration": yearCol(),
 		"datasource": {field: "data_source", dec: func(st *rowState, v string) string {
 			v = strings.TrimSpace(v)
-			if isMissing(v) {
+			if isMissingLegacy(v) {
 				return ""
 			}
 			if code, ok := dataSourceTable[squash(v)]; ok {
@@ -316,13 +320,13 @@ func legacyCols(cb *node.Codebook, unknownLabels func(col, label string)) map[st
 			}
 			return ""
 		}},
-		"gender": lookupCol("gender", genderTable, "Female or Male",
+		"gender": lookupCol("gender", genderTable, "Female or Male", isMissingLegacy,
 			func(c *node.Case, code string) { c.Gender = code }),
-		"agebroad": lookupCol("age_band", ageTable, "an age band of the CTDC (0--8, 9--17, 18--20, ..., 48+)",
+		"agebroad": lookupCol("age_band", ageTable, "an age band of the CTDC (0--8, 9--17, 18--20, ..., 48+)", isMissingLegacy,
 			func(c *node.Case, code string) { c.AgeBand = code }),
-		"majoritystatus": lookupCol("majority", majorityTable, "Adult or Minor",
+		"majoritystatus": lookupCol("majority", majorityTable, "Adult or Minor", isMissingLegacy,
 			func(c *node.Case, code string) { c.Majority = code }),
-		"majoritystatusatexploit": lookupCol("majority_at_exploitation", majorityTable, "Adult or Minor",
+		"majoritystatusatexploit": lookupCol("majority_at_exploitation", majorityTable, "Adult or Minor", isMissingLegacy,
 			func(c *node.Case, code string) { c.MajorityAtExploitation = code }),
 		"citizenship":              countryCol("citizenship", true, cb, func(c *node.Case, code string) { c.Citizenship = code }),
 		"countryofexploitation":    countryCol("country_of_exploitation", true, cb, func(c *node.Case, code string) { c.CountryOfExploitation = code }),

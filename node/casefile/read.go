@@ -69,8 +69,10 @@ type ReadOptions struct {
 	Limits Limits
 }
 
-// RowError is one problem with one row of a file. Column is the column's
-// name as written in the header (empty when the problem is the whole row).
+// RowError is one problem with one row of a file. Line is the row's line in
+// a CSV file (its first line, for a row whose quoted fields span several) or
+// its row number in a workbook. Column is the column's name as written in the
+// header (empty when the problem is the whole row).
 // Value is the offending value, truncated, and always empty for an identity
 // column: an identity field's value is never repeated.
 type RowError struct {

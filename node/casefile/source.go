@@ -225,8 +225,10 @@ func openXLSX(r io.Reader, lim Limits) (src source, err error) {
 	if int64(len(b)) > lim.MaxBytes {
 		return nil, &fileErr{msg: fmt.Sprintf("the file is larger than %s (the limit)", sizeString(lim.MaxBytes))}
 	}
+	// The sheets stay in memory: excelize would otherwise unpack a large
+	// sheet to a temporary file, a plain-text copy of identity fields.
 	unzip := 8 * lim.MaxBytes
-	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{UnzipSizeLimit: unzip, UnzipXMLSizeLimit: min(unzip, 64<<20)})
+	f, err := excelize.OpenReader(bytes.NewReader(b), excelize.Options{UnzipSizeLimit: unzip, UnzipXMLSizeLimit: unzip})
 	if err != nil {
 		return nil, &fileErr{msg: "the file is not a readable XLSX workbook"}
 	}
