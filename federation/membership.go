@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-		ma "github.com/multiformats/go-multiaddr"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/ctfed/ctfed/node"
 )
