@@ -9,7 +9,7 @@ while IFS= read -r file; do
   pkg="./$(dirname "$file")"
   for target in $(grep -oE '^func (Fuzz[A-Za-z0-9_]+)\(' "$file" | sed -E 's/^func (Fuzz[A-Za-z0-9_]+)\(/\1/'); do
     echo "fuzz $pkg $target for $fuzztime"
-    if ! go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" >/tmp/ctfed-fuzz.log 2>&1; then
+    if ! go test -run="^$" -fuzz="^${target}\$" -fuzztime="$fuzztime" -fuzzminimizetime=1s "$pkg" >/tmp/ctfed-fuzz.log 2>&1; then
       cat /tmp/ctfed-fuzz.log
       status=1
     fi

@@ -199,13 +199,14 @@ func newBudgetCmd(e *env) *cobra.Command {
 				return n.close()
 			}
 			tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "who\tyear\tε spent\tε cap\tε remaining\tδ spent\t")
-			for _, l := range lines {
+			fmt.Fprintln(tw, "who\tyears\tε spent\tε cap\tε remaining\tδ spent\t")
+			for _, run := range budgetRuns(budgetLinesJSON(lines)) {
+				l := run.line
 				who := l.Org
 				if who == "" {
 					who = "(node-wide)"
 				}
-				fmt.Fprintf(tw, "%s\t%d\t%v\t%v\t%v\t%s\t\n", who, l.Year, l.Spent.Epsilon, l.Cap.Epsilon, l.Remaining().Epsilon, strconv.FormatFloat(l.Spent.Delta.Float64(), 'g', -1, 64))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\n", who, run.years, fmtUnits(l.SpentEpsilon), fmtUnits(l.CapEpsilon), fmtUnits(l.RemainingEps), strconv.FormatFloat(l.SpentDelta, 'g', -1, 64))
 			}
 			tw.Flush()
 			return n.close()
@@ -215,3 +216,5 @@ func newBudgetCmd(e *env) *cobra.Command {
 	cmd.Flags().StringVar(&format, "format", "table", "table or json")
 	return cmd
 }
+
+func fmtUnits(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }

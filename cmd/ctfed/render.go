@@ -155,8 +155,9 @@ func writeReleased(w io.Writer, r *released, format string, all bool) error {
 	if len(r.Remaining) > 0 {
 		fmt.Fprintln(w)
 		fmt.Fprint(w, "Remaining budget:")
-		for _, b := range r.Remaining {
-			fmt.Fprintf(w, " %d ε %s of %s;", b.Year, strconv.FormatFloat(b.RemainingEps, 'f', -1, 64), strconv.FormatFloat(b.CapEpsilon, 'f', -1, 64))
+		for _, run := range budgetRuns(r.Remaining) {
+			b := run.line
+			fmt.Fprintf(w, " %s ε %s of %s;", run.years, strconv.FormatFloat(b.RemainingEps, 'f', -1, 64), strconv.FormatFloat(b.CapEpsilon, 'f', -1, 64))
 		}
 		fmt.Fprintln(w)
 	}
@@ -276,4 +277,29 @@ func writeExact(w io.Writer, cb *node.Codebook, t *node.ExactTable, format strin
 		fmt.Fprintf(w, "\n%d empty cells not shown (--all lists them).\n", empty)
 	}
 	return nil
+}
+
+// budgetRun is a run of consecutive years of one organisation with the same
+// spending, printed as one line.
+type budgetRun struct {
+	years string
+	line  budgetJSON
+}
+
+func budgetRuns(lines []budgetJSON) []budgetRun {
+	var out []budgetRun
+	for i := 0; i < len(lines); {
+		j := i
+		for j+1 < len(lines) && lines[j+1].Org == lines[i].Org && lines[j+1].Year == lines[j].Year+1 &&
+			lines[j+1].SpentEpsilon == lines[i].SpentEpsilon && lines[j+1].SpentDelta == lines[i].SpentDelta && lines[j+1].CapEpsilon == lines[i].CapEpsilon {
+			j++
+		}
+		ys := strconv.Itoa(lines[i].Year)
+		if j > i {
+			ys += "–" + strconv.Itoa(lines[j].Year)
+		}
+		out = append(out, budgetRun{years: ys, line: lines[i]})
+		i = j + 1
+	}
+	return out
 }
