@@ -1,13 +1,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ctfed/ctfed/node"
+	"github.com/ctfed/ctfed/privacy"
 )
 
 func newQueryCmd(e *env) *cobra.Command {
@@ -101,8 +104,9 @@ With --json the argument is the query's JSON form instead of SQL.`,
 			}
 			ans, err := svc.Answer(ctx, &node.AnswerRequest{Query: q, Epsilon: epsilon, Delta: delta, Mechanism: mechanism, DryRun: dryRun})
 			if err != nil {
-				if node.KindOf(err) == node.BudgetExhausted {
-					return node.E(op, node.BudgetExhausted, "refused, nothing charged: %v", err)
+				var ce *privacy.CapError
+				if errors.As(err, &ce) {
+					return node.E(op, node.BudgetExhausted, "refused, nothing charged: it would exceed the %v", ce)
 				}
 				return err
 			}
@@ -122,6 +126,7 @@ With --json the argument is the query's JSON form instead of SQL.`,
 					return err
 				}
 				r.Cells, r.MinCellSize = cells, minSize
+				r.PhantomRate = phantomRate(ans.Table, minSize)
 			}
 			if !dryRun {
 				detail := fmt.Sprintf("local answer, ε %g charged %s on %s: %s", r.Epsilon, ans.Charged.Epsilon, yearsText(ans.Years), q.Canonical())
@@ -218,3 +223,15 @@ func newBudgetCmd(e *env) *cobra.Command {
 }
 
 func fmtUnits(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+// phantomRate is the probability that a cell of t with no case passes the
+// release rule: the rate of phantom cells, from the count's noise.
+func phantomRate(t *node.NoisyTable, minSize int) float64 {
+	if len(t.Cells) == 0 {
+		return 0
+	}
+	c := t.Cells[0].Count
+	n := c.Noise()
+	thr := math.Max(float64(minSize), n.HalfWidth()+1)
+	return n.CDF(-thr)
+}

@@ -67,6 +67,7 @@ file named by --passphrase-file.`,
 		newRestoreCmd(e),
 		newQueryCmd(e),
 		newBudgetCmd(e),
+		newDemoCmd(e),
 		newVersionCmd(e),
 	)
 	return root

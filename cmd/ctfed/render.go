@@ -33,6 +33,9 @@ type released struct {
 	Cells       []node.ResultCell `json:"cells,omitempty"`
 	Remaining   []budgetJSON      `json:"remaining_budget,omitempty"`
 	Coverage    any               `json:"coverage,omitempty"`
+	// PhantomRate is the probability that a cell with no case is shown as
+	// a number under this answer's noise and release rule.
+	PhantomRate float64 `json:"phantom_rate,omitempty"`
 }
 
 type budgetJSON struct {
@@ -150,6 +153,11 @@ func writeReleased(w io.Writer, r *released, format string, all bool) error {
 				fmt.Fprint(w, "; --all lists them")
 			}
 			fmt.Fprintln(w, ".")
+		}
+		if r.PhantomRate > 0 && len(r.Cells) > 1 {
+			fmt.Fprintf(w, "A cell with no cases at all still shows as a number %.1f%% of the time at this ε (phantom cells):\n"+
+				"with %d cells, expect up to %.0f of those shown to hold no case. Read small values with their intervals.\n",
+				100*r.PhantomRate, len(r.Cells), r.PhantomRate*float64(len(r.Cells)))
 		}
 	}
 	if len(r.Remaining) > 0 {
