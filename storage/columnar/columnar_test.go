@@ -428,7 +428,7 @@ func TestDelete(t *testing.T) {
 func TestDeleteCompacts(t *testing.T) {
 	// Enough deleted code bytes to trigger the arena's compaction.
 	tab := columnar.New(node.DefaultCodebook())
-	const n = 60000
+	const n = 70000 // past 1<<16 rows, where the index widens its row field
 	code := func(i int) string { return fmt.Sprintf("case-with-a-long-code-%08d", i) }
 	for i := range n {
 		tab.Upsert(&node.Case{Code: code(i), RegistrationDate: "2020", Gender: "man"})
@@ -732,4 +732,24 @@ func TestBoundedSeeded(t *testing.T) {
 func jsonOf(q node.Query) ([]byte, error) {
 	q.Codebook = node.CodebookVersion
 	return json.Marshal(q)
+}
+
+func TestGrow(t *testing.T) {
+	cases := genCases(t, 10, 3000)
+	tab := columnar.New(node.DefaultCodebook())
+	tab.Grow(1000, 0)
+	for _, c := range cases[:1000] {
+		tab.Upsert(c)
+	}
+	tab.Grow(2000, 8) // rehashes the codes of the rows already there
+	for _, c := range cases[1000:] {
+		tab.Upsert(c)
+	}
+	for _, c := range cases[:10] {
+		tab.Upsert(c)
+	}
+	if tab.Len() != len(cases) {
+		t.Fatalf("got %d rows, want %d", tab.Len(), len(cases))
+	}
+	checkExact(t, tab, cases, mustQuery(t, "SELECT COUNT(*) FROM cases GROUP BY gender, exploitation_type"), false)
 }

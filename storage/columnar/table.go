@@ -39,11 +39,13 @@ type column struct {
 
 	single []uint8
 	mask   []uint16
-	seen   []uint64                            // mask: every bitset a case has had, as a bitmap
-	sparse []uint8                             // slots codes per row
-	extra  map[int32][]uint8                   // sparse rows with more than slots codes: codes[slots-1:]
-	codes  func(*node.Case, []string) []string // the case's codes (multi: without the none code)
-	years  map[int]uint8                       // registration_year: year → code index
+	seen   []uint64                             // mask: every bitset a case has had, as a bitmap
+	sparse []uint8                              // slots codes per row
+	extra  map[int32][]uint8                    // sparse rows with more than slots codes: codes[slots-1:]
+	one    func(*node.Case) string              // single: the case's code
+	many   func(*node.Case, *[]string) []string // multi: the case's codes without the none code (the case's own slice, or the scratch given)
+	lookup codeLookup                           // code → index in the list
+	years  map[int]uint8                        // registration_year: year → code index
 }
 
 // measure is the projection of one measure field, clamped to [Lo, Hi].
@@ -79,7 +81,8 @@ func New(cb *node.Codebook) *Table {
 	t := &Table{cb: cb, byName: map[string]int{}, index: newCodeIndex()}
 	for i := range cb.Dimensions {
 		d := &cb.Dimensions[i]
-		c := column{dim: d, codes: extractor(d)}
+		c := column{dim: d, lookup: newCodeLookup(d.Codes)}
+		c.one, c.many = extractor(d)
 		n := len(d.Codes.Codes)
 		switch {
 		case !d.Multi:
@@ -157,6 +160,46 @@ func (t *Table) code(row int) []byte {
 	return t.arena[off : off+n]
 }
 
+func (t *Table) rows() int { return len(t.refs) }
+
+// Grow makes room for n more cases, so that filling the table with a known
+// number of cases does not copy its columns as they grow. codeBytes is the
+// expected length of a case code (0: 16).
+func (t *Table) Grow(n, codeBytes int) {
+	if n <= 0 {
+		return
+	}
+	if codeBytes <= 0 {
+		codeBytes = 16
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refs = slices.Grow(t.refs, n)
+	t.arena = slices.Grow(t.arena, n*codeBytes)
+	t.consent = slices.Grow(t.consent, n)
+	for i := range t.cols {
+		c := &t.cols[i]
+		switch c.kind {
+		case kindSingle:
+			c.single = slices.Grow(c.single, n)
+		case kindMask:
+			c.mask = slices.Grow(c.mask, n)
+		case kindSparse:
+			c.sparse = slices.Grow(c.sparse, slots*n)
+		}
+	}
+	for i := range t.measures {
+		t.measures[i].values = slices.Grow(t.measures[i].values, n)
+	}
+	want := len(t.index.slots)
+	for (len(t.refs)+n)*4 > want*3 {
+		want *= 2
+	}
+	if want > len(t.index.slots) {
+		t.index.rebuild(want, t.index.rowBits, t)
+	}
+}
+
 // Upsert inserts c, or replaces the case with c's code. Codes that are not
 // in the codebook's lists (which a validated case never has) count as no
 // code: a single-valued dimension matches no code, a multi-valued one
@@ -167,7 +210,7 @@ func (t *Table) Upsert(c *node.Case) {
 	slot, found := t.index.find(c.Code, t)
 	var row int
 	if found {
-		row = int(t.index.slots[slot] - 1)
+		row = t.index.row(t.index.slots[slot])
 	} else {
 		row = t.appendRow(c.Code)
 	}
@@ -183,14 +226,14 @@ func (t *Table) Delete(code string) bool {
 	if !found {
 		return false
 	}
-	row := int(t.index.slots[slot] - 1)
+	row := t.index.row(t.index.slots[slot])
 	last := len(t.refs) - 1
 	t.dead += int(t.refs[row] & 0xFFFF)
 	t.index.remove(slot, t)
 	if row != last {
 		// Move the last row into the hole.
 		ls, _ := t.index.find(string(t.code(last)), t)
-		t.index.slots[ls] = uint32(row + 1)
+		t.index.setRow(ls, row)
 		t.moveRow(last, row)
 	}
 	t.truncate(last)
@@ -299,28 +342,30 @@ func (t *Table) set(row int, c *node.Case) {
 			col.single[row] = t.singleCode(col, c)
 		case kindMask:
 			var m uint16
-			t.scratch = col.codes(c, t.scratch[:0])
-			for _, v := range t.scratch {
-				if j := col.dim.Codes.Index(v); j >= 0 {
+			codes := col.many(c, &t.scratch)
+			for _, v := range codes {
+				if j := col.lookup.index(v); j >= 0 {
 					m |= 1 << j
 				}
 			}
 			col.mask[row] = m
 			col.seen[m>>6] |= 1 << (m & 63)
 		case kindSparse:
-			t.scratch = col.codes(c, t.scratch[:0])
-			var codes [8]uint8
-			idx := codes[:0]
-			for _, v := range t.scratch {
-				if j := col.dim.Codes.Index(v); j >= 0 && !slices.Contains(idx, uint8(j)) {
+			codes := col.many(c, &t.scratch)
+			var buf [8]uint8
+			idx := buf[:0]
+			for _, v := range codes {
+				if j := col.lookup.index(v); j >= 0 && !slices.Contains(idx, uint8(j)) {
 					idx = append(idx, uint8(j))
 				}
 			}
 			slices.Sort(idx)
 			s := col.sparse[slots*row : slots*row+slots]
+			if s[slots-1] == overflow {
+				delete(col.extra, int32(row))
+			}
 			s[0], s[1], s[2] = noCode, noCode, noCode
 			copy(s, idx)
-			delete(col.extra, int32(row))
 			if len(idx) > slots {
 				s[slots-1] = overflow
 				col.extra[int32(row)] = slices.Clone(idx[slots-1:])
@@ -345,14 +390,52 @@ func (t *Table) singleCode(col *column, c *node.Case) uint8 {
 		}
 		return noCode
 	}
-	t.scratch = col.codes(c, t.scratch[:0])
-	if len(t.scratch) != 1 {
-		return noCode
-	}
-	if j := col.dim.Codes.Index(t.scratch[0]); j >= 0 {
+	if j := col.lookup.index(col.one(c)); j >= 0 {
 		return uint8(j)
 	}
 	return noCode
+}
+
+// codeLookup finds codes in a code list, with a direct table for lists of
+// ISO 3166-1 alpha-3 codes.
+type codeLookup struct {
+	list   *node.CodeList
+	alpha3 []int16 // AAA..ZZZ → index, or -1; nil for other lists
+}
+
+func newCodeLookup(l *node.CodeList) codeLookup {
+	c := codeLookup{list: l}
+	n := 0
+	for _, code := range l.Codes {
+		if isAlpha3(code.Value) {
+			n++
+		}
+	}
+	if n < 100 {
+		return c
+	}
+	c.alpha3 = make([]int16, 26*26*26)
+	for i := range c.alpha3 {
+		c.alpha3[i] = -1
+	}
+	for i, code := range l.Codes {
+		if v := code.Value; isAlpha3(v) {
+			c.alpha3[int(v[0]-'A')*676+int(v[1]-'A')*26+int(v[2]-'A')] = int16(i)
+		}
+	}
+	return c
+}
+
+func isAlpha3(v string) bool {
+	return len(v) == 3 && v[0]-'A' < 26 && v[1]-'A' < 26 && v[2]-'A' < 26
+}
+
+// index returns v's position in the list, or -1.
+func (c *codeLookup) index(v string) int {
+	if c.alpha3 != nil && isAlpha3(v) {
+		return int(c.alpha3[int(v[0]-'A')*676+int(v[1]-'A')*26+int(v[2]-'A')])
+	}
+	return c.list.Index(v)
 }
 
 func orUnknown(s string) string {
@@ -362,89 +445,96 @@ func orUnknown(s string) string {
 	return s
 }
 
-// extractor returns the function that lists a case's codes in dimension d,
-// as node.Case.DimensionCodes defines them, without allocating; for a
-// multi-valued dimension it leaves out the none code (a case with no codes
-// counts in it).
-func extractor(d *node.Dimension) func(*node.Case, []string) []string {
-	one := func(f func(*node.Case) string) func(*node.Case, []string) []string {
-		return func(c *node.Case, out []string) []string { return append(out, f(c)) }
-	}
-	many := func(f func(*node.Case) []string) func(*node.Case, []string) []string {
-		return func(c *node.Case, out []string) []string { return append(out, f(c)...) }
-	}
-	traffickers := func(f func(node.Trafficker) string) func(*node.Case, []string) []string {
-		return func(c *node.Case, out []string) []string {
-			for _, tr := range c.Traffickers {
-				out = append(out, orUnknown(f(tr)))
+// extractor returns the function that gives a case's code in
+// single-valued dimension d, or the one that lists its codes in
+// multi-valued d, as node.Case.DimensionCodes defines them but without
+// allocating; a multi-valued dimension's list leaves out the none code (a
+// case with no codes counts in it).
+func extractor(d *node.Dimension) (one func(*node.Case) string, many func(*node.Case, *[]string) []string) {
+	traffickers := func(f func(*node.Trafficker) string) func(*node.Case, *[]string) []string {
+		return func(c *node.Case, scratch *[]string) []string {
+			out := (*scratch)[:0]
+			for i := range c.Traffickers {
+				out = append(out, orUnknown(f(&c.Traffickers[i])))
 			}
+			*scratch = out
 			return out
 		}
 	}
 	switch d.Name {
 	case "gender":
-		return one(func(c *node.Case) string { return orUnknown(c.Gender) })
+		return func(c *node.Case) string { return orUnknown(c.Gender) }, nil
 	case "age_band":
-		return one((*node.Case).AgeBandCode)
+		return (*node.Case).AgeBandCode, nil
 	case "age_band_exploitation":
-		return one((*node.Case).AgeBandExploitationCode)
+		return (*node.Case).AgeBandExploitationCode, nil
 	case "majority":
-		return one((*node.Case).MajorityCode)
+		return (*node.Case).MajorityCode, nil
 	case "citizenship":
-		return one(func(c *node.Case) string { return orUnknown(c.Citizenship) })
+		return func(c *node.Case) string { return orUnknown(c.Citizenship) }, nil
 	case "country_of_residence":
-		return one(func(c *node.Case) string { return orUnknown(c.CountryOfResidence) })
+		return func(c *node.Case) string { return orUnknown(c.CountryOfResidence) }, nil
 	case "country_of_origin":
-		return one(func(c *node.Case) string { return orUnknown(c.CountryOfOrigin) })
+		return func(c *node.Case) string { return orUnknown(c.CountryOfOrigin) }, nil
 	case "country_of_exploitation":
-		return one(func(c *node.Case) string { return orUnknown(c.CountryOfExploitation) })
+		return func(c *node.Case) string { return orUnknown(c.CountryOfExploitation) }, nil
 	case "recruitment_type":
-		return one(func(c *node.Case) string { return orUnknown(c.RecruitmentType) })
+		return func(c *node.Case) string { return orUnknown(c.RecruitmentType) }, nil
 	case "months_band":
-		return one((*node.Case).MonthsBandCode)
+		return (*node.Case).MonthsBandCode, nil
 	case "retrafficked":
-		return one(func(c *node.Case) string { return orUnknown(c.Retrafficked) })
+		return func(c *node.Case) string { return orUnknown(c.Retrafficked) }, nil
 	case "previously_trafficked":
-		return one(func(c *node.Case) string { return orUnknown(c.PreviouslyTrafficked) })
+		return func(c *node.Case) string { return orUnknown(c.PreviouslyTrafficked) }, nil
 	case "data_source":
-		return one(func(c *node.Case) string { return orUnknown(c.DataSource) })
+		return func(c *node.Case) string { return orUnknown(c.DataSource) }, nil
 	case "transit_country":
-		return many(func(c *node.Case) []string { return c.TransitCountries })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.TransitCountries }
 	case "exploitation_type":
-		return many(func(c *node.Case) []string { return c.ExploitationTypes })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.ExploitationTypes }
 	case "labour_type":
-		return many(func(c *node.Case) []string { return c.LabourTypes })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.LabourTypes }
 	case "sexual_exploitation_type":
-		return many(func(c *node.Case) []string { return c.SexualExploitationTypes })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.SexualExploitationTypes }
 	case "means_of_control":
-		return many(func(c *node.Case) []string { return c.MeansOfControl })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.MeansOfControl }
 	case "recruiter_relation":
-		return many(func(c *node.Case) []string { return c.RecruiterRelations })
+		return nil, func(c *node.Case, _ *[]string) []string { return c.RecruiterRelations }
 	case "trafficker_role":
-		return traffickers(func(tr node.Trafficker) string { return tr.Role })
+		return nil, traffickers(func(tr *node.Trafficker) string { return tr.Role })
 	case "trafficker_sex":
-		return traffickers(func(tr node.Trafficker) string { return tr.Sex })
+		return nil, traffickers(func(tr *node.Trafficker) string { return tr.Sex })
 	case "trafficker_nationality":
-		return traffickers(func(tr node.Trafficker) string { return tr.Nationality })
+		return nil, traffickers(func(tr *node.Trafficker) string { return tr.Nationality })
 	case "assistance_service":
-		return func(c *node.Case, out []string) []string {
-			for _, s := range c.Assistance {
-				out = append(out, s.Service)
+		return nil, func(c *node.Case, scratch *[]string) []string {
+			out := (*scratch)[:0]
+			for i := range c.Assistance {
+				out = append(out, c.Assistance[i].Service)
 			}
+			*scratch = out
 			return out
 		}
 	}
 	// A dimension this build has no fast path for: ask the case.
-	name, multi := d.Name, d.Multi
+	name := d.Name
+	if !d.Multi {
+		return func(c *node.Case) string {
+			if codes := c.DimensionCodes(name); len(codes) == 1 {
+				return codes[0]
+			}
+			return ""
+		}, nil
+	}
 	none := node.CodeNoneRecorded
 	if d.Codes.Index(none) < 0 {
 		none = node.CodeUnknown
 	}
-	return func(c *node.Case, out []string) []string {
+	return nil, func(c *node.Case, _ *[]string) []string {
 		codes := c.DimensionCodes(name)
-		if multi && len(codes) == 1 && codes[0] == none {
-			return out
+		if len(codes) == 1 && codes[0] == none {
+			return nil
 		}
-		return append(out, codes...)
+		return codes
 	}
 }
