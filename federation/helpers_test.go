@@ -103,6 +103,7 @@ const (
 // fakeAnswerer answers with a noisy table built with the privacy package
 // from a fixed exact table (exactCount), or as its mode says.
 type fakeAnswerer struct {
+	mu      sync.Mutex
 	mode    string
 	minCell int
 	release chan struct{} // modeBlock waits for it, ignoring the deadline
@@ -113,7 +114,10 @@ type fakeAnswerer struct {
 func (a *fakeAnswerer) AnswerQuery(ctx context.Context, from node.Peer, req *node.QueryRequest) (*node.RemoteAnswer, error) {
 	a.calls.Add(1)
 	a.lastCtx.Store(&ctx)
-	switch a.mode {
+	a.mu.Lock()
+	mode := a.mode
+	a.mu.Unlock()
+	switch mode {
 	case modeBlock:
 		<-a.release
 		return nil, node.E("answer", node.Unavailable, "released")
@@ -127,6 +131,13 @@ func (a *fakeAnswerer) AnswerQuery(ctx context.Context, from node.Peer, req *nod
 		return nil, err
 	}
 	return &node.RemoteAnswer{Status: node.StatusAnswered, Table: t, ChargedEpsilon: req.Epsilon}, nil
+}
+
+// setMode changes the answerer's mode.
+func (a *fakeAnswerer) setMode(mode string) {
+	a.mu.Lock()
+	a.mode = mode
+	a.mu.Unlock()
 }
 
 // exactCount is the fake nodes' exact count in cell i.

@@ -245,10 +245,17 @@ func (n *Node) ask(ctx context.Context, p peer.ID, msg *queryRequestMsg) askOutc
 		_ = s.Reset()
 		return askOutcome{stage: CoverageUnreachable}
 	}
-	_ = s.SetDeadline(msg.Deadline)
+	// ctx bounds the exchange (its end resets the stream); the stream's own
+	// deadline is a backstop for a ctx without one.
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	} else {
+		_ = s.SetDeadline(msg.Deadline.Add(n.DialTimeout))
+	}
 	fail := func() askOutcome {
 		_ = s.Reset()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || !time.Now().Before(msg.Deadline) {
+			// Past the deadline: the node was too slow, not unreachable.
 			return askOutcome{stage: CoverageTimedOut}
 		}
 		return askOutcome{stage: CoverageUnreachable}
