@@ -82,8 +82,9 @@ type DB struct {
 
 	lc   sync.RWMutex // held shared by every operation, exclusively by Open, Close and Restore
 	mu   sync.Mutex   // serialises writes
-	bdb  *badger.DB
-	keks keks
+	bdb   *badger.DB
+	keks  keks
+	codes *codeFilter // the stored case codes, for PutCases (codes.go)
 
 	proj     *columnar.Table // the queryable fields of every case, for Aggregate (projection.go)
 	auditMu  sync.Mutex      // serialises audit appends (audit.go)
@@ -154,6 +155,11 @@ func (db *DB) Open(ctx context.Context) error {
 		db.bdb.Close()
 		db.bdb = nil
 		return wrapOp(op, err)
+	}
+	if db.codes, err = buildCodeFilter(db.bdb, MaxBatch); err != nil {
+		db.bdb.Close()
+		db.bdb = nil
+		return node.E(op, node.Internal, "read case codes: %w", err)
 	}
 	if err := db.openProjection(ctx); err != nil {
 		db.bdb.Close()

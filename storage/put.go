@@ -70,13 +70,23 @@ func (db *DB) PutCases(ctx context.Context, cases []*node.Case, mode node.PutMod
 		return res, node.E(op, node.Unavailable, "%w", err)
 	}
 
-	// Stage 2: one transaction.
-	if err := b.commit(); err != nil {
+	// Stage 2: one transaction. The projection is updated meanwhile, on
+	// the other core, and put back if the commit fails.
+	projDone := db.updateProjection(cases, b.out)
+	err = b.commit()
+	if projDone != nil {
+		<-projDone
+		if err != nil {
+			db.revertProjection(cases, b.out)
+		}
+	}
+	if err != nil {
 		if errors.Is(err, badger.ErrTxnTooBig) {
 			return res, node.E(op, node.Invalid, "batch of %d cases too large for one transaction: split it into smaller batches", len(cases))
 		}
 		return res, wrapOp(op, err)
 	}
+	db.addCodes(cases, b.out)
 	for i, c := range cases {
 		o := &b.out[i]
 		switch o.kind {
@@ -227,7 +237,11 @@ func (w *worker) put(c *node.Case, o *putOut) error {
 	version, erased := 1, false
 	var idKey, wrapped []byte // the case's identity key and its wrapped form
 	var keyErr error = errKeyNotStored
-	item, err := w.txn.Get(o.key)
+	var item *badger.Item
+	err := badger.ErrKeyNotFound
+	if b.db.codes.mayHave(c.Code) {
+		item, err = w.txn.Get(o.key)
+	}
 	switch {
 	case errors.Is(err, badger.ErrKeyNotFound):
 		o.kind = changeCreated
@@ -360,6 +374,25 @@ func (b *batch) commit() error {
 	return txn.Commit()
 }
 
+// addCodes adds the batch's new codes to the code filter, rebuilding it
+// larger when it is full.
+func (db *DB) addCodes(cases []*node.Case, out []putOut) {
+	for i, c := range cases {
+		if out[i].kind == changeCreated {
+			db.codes.add(c.Code)
+		}
+	}
+	if db.codes.full() {
+		f, err := buildCodeFilter(db.bdb, MaxBatch)
+		if err != nil {
+			// Keep the full filter: more lookups, never a wrong answer.
+			db.Logger.Error("rebuild the case-code filter", zap.Error(err))
+			return
+		}
+		db.codes = f
+	}
+}
+
 // recordYear returns the registration year of a stored record, or 0.
 func recordYear(v []byte) int {
 	h, err := parseRecord(v)
@@ -371,16 +404,45 @@ func recordYear(v []byte) int {
 	return node.Date(d.str()).Year()
 }
 
-// notify keeps the projection current and calls OnChange for every case
-// created or updated.
-func (db *DB) notify(cases []*node.Case, out []putOut) {
-	if db.proj != nil {
+// updateProjection applies the batch's creations and updates to the
+// projection in a goroutine and returns the channel closed when it is
+// done, or nil without a projection. Queries may see the batch a moment
+// before its commit returns.
+func (db *DB) updateProjection(cases []*node.Case, out []putOut) <-chan struct{} {
+	if db.proj == nil {
+		return nil
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
 		for i, c := range cases {
 			if out[i].kind != changeNone {
 				db.proj.Upsert(c)
 			}
 		}
+	}()
+	return done
+}
+
+// revertProjection undoes updateProjection after a failed commit.
+func (db *DB) revertProjection(cases []*node.Case, out []putOut) {
+	for i, c := range cases {
+		switch out[i].kind {
+		case changeCreated:
+			db.proj.Delete(c.Code)
+		case changeUpdated:
+			old, err := db.decodeCase(nil, out[i].old, false, nil)
+			if err != nil {
+				db.Logger.Error("restore the projection after a failed write", zap.Error(err))
+				continue
+			}
+			db.proj.Upsert(old)
+		}
 	}
+}
+
+// notify calls OnChange for every case created or updated, after commit.
+func (db *DB) notify(cases []*node.Case, out []putOut) {
 	if db.OnChange == nil {
 		return
 	}
