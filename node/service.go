@@ -37,6 +37,8 @@ type Policy struct {
 	// Epoch is the length of an answer-cache epoch, on a fixed clock from
 	// the Unix epoch.
 	Epoch time.Duration
+	// Remote is the policy for queries from other members.
+	Remote RemotePolicy
 }
 
 // DefaultPolicy returns DESIGN.md's defaults.
@@ -60,6 +62,7 @@ type QueryService struct {
 	Codebook   *Codebook
 	Aggregator Aggregator
 	Ledger     Ledger
+	Approvals  ApprovalStore
 	Audit      AuditLog
 	Policy     Policy
 	// Org is the node's own organisation: the querier of local answers.
@@ -216,6 +219,10 @@ func (s *QueryService) Answer(ctx context.Context, req *AnswerRequest) (*Answer,
 	if org == "" {
 		org = s.Org
 	}
+	caps := s.Policy.Caps
+	if a, ok := s.Policy.Remote.Allocations[org]; ok {
+		caps.OrgPerYear = a
+	}
 	years := q.Years(s.Codebook)
 	l0 := s.l0(q)
 	epoch, end := s.epoch()
@@ -233,13 +240,17 @@ func (s *QueryService) Answer(ctx context.Context, req *AnswerRequest) (*Answer,
 		return ans, nil
 	}
 	if req.DryRun {
-		if err := s.Ledger.CheckCharge(ctx, org, years, cost, s.Policy.Caps); err != nil {
+		if err := s.Ledger.CheckCharge(ctx, org, years, cost, caps); err != nil {
 			return nil, err
 		}
 		ans.Charged = cost
 		return ans, nil
 	}
-	if err := s.Ledger.Charge(ctx, org, years, cost, s.Policy.Caps); err != nil {
+	if err := ctx.Err(); err != nil {
+		// Past its deadline: refused before anything is charged.
+		return nil, E(op, Unavailable, "%w", err)
+	}
+	if err := s.Ledger.Charge(ctx, org, years, cost, caps); err != nil {
 		return nil, err
 	}
 	ans.Charged = cost
