@@ -21,10 +21,38 @@ const FileName = "ctfed.toml"
 
 // Config is a node's configuration.
 type Config struct {
-	Node    Node    `toml:"node"`
-	Log     Log     `toml:"log"`
-	Privacy Privacy `toml:"privacy"`
-	Web     Web     `toml:"web"`
+	Node       Node       `toml:"node"`
+	Log        Log        `toml:"log"`
+	Privacy    Privacy    `toml:"privacy"`
+	Web        Web        `toml:"web"`
+	Federation Federation `toml:"federation"`
+	Policy     Policy     `toml:"policy"`
+}
+
+// Federation is the node's place in the federation's network.
+type Federation struct {
+	// Listen are the libp2p multiaddrs to listen on (TCP).
+	Listen []string `toml:"listen"`
+	// MinCellSize is the minimum cell size this node applies to federated
+	// results it asks for (each answering node's own applies too).
+	MinCellSize int `toml:"min_cell_size"`
+	// QueryTimeout is how long a federated query waits for answers.
+	QueryTimeout Duration `toml:"query_timeout"`
+	DialTimeout  Duration `toml:"dial_timeout"`
+	ClockSkew    Duration `toml:"clock_skew"`
+	StaleGrace   Duration `toml:"stale_grace"`
+	// MaxConcurrentPerPeer caps the queries one querier may run at once.
+	MaxConcurrentPerPeer int `toml:"max_concurrent_per_peer"`
+}
+
+// Policy says which other members may query this node, and what.
+type Policy struct {
+	AllowPeers      []string           `toml:"allow_peers"`
+	AllowOrgs       []string           `toml:"allow_orgs"`
+	RequireApproval bool               `toml:"require_approval"`
+	Dimensions      []string           `toml:"dimensions"`
+	Measures        []string           `toml:"measures"`
+	Allocations     map[string]float64 `toml:"allocations"`
 }
 
 // Node names the organisation that runs the node.
@@ -95,6 +123,16 @@ func Default(org, country string) Config {
 			Epoch:              Duration{24 * time.Hour},
 		},
 		Web: Web{Listen: "127.0.0.1:8080"},
+		Federation: Federation{
+			Listen:               []string{"/ip4/0.0.0.0/tcp/4001"},
+			MinCellSize:          5,
+			QueryTimeout:         Duration{30 * time.Second},
+			DialTimeout:          Duration{5 * time.Second},
+			ClockSkew:            Duration{5 * time.Minute},
+			StaleGrace:           Duration{24 * time.Hour},
+			MaxConcurrentPerPeer: 4,
+		},
+		Policy: Policy{AllowPeers: []string{}, AllowOrgs: []string{}, Dimensions: []string{}, Measures: []string{}, Allocations: map[string]float64{}},
 	}
 }
 
@@ -167,6 +205,31 @@ func (c *Config) Validate() error {
 	}
 	if p.Epoch.Duration < time.Minute {
 		bad("privacy.epoch", "must be at least 1m (got %s)", p.Epoch.Duration)
+	}
+	f := &c.Federation
+	for _, a := range f.Listen {
+		if !strings.HasPrefix(a, "/ip4/") && !strings.HasPrefix(a, "/ip6/") && !strings.HasPrefix(a, "/dns") {
+			bad("federation.listen", "%q is not a multiaddr like \"/ip4/0.0.0.0/tcp/4001\"", a)
+		}
+	}
+	if f.MinCellSize < 1 {
+		bad("federation.min_cell_size", "must be at least 1 (got %d)", f.MinCellSize)
+	}
+	for key, d := range map[string]time.Duration{"federation.query_timeout": f.QueryTimeout.Duration, "federation.dial_timeout": f.DialTimeout.Duration} {
+		if d < 100*time.Millisecond || d > time.Hour {
+			bad(key, "must be between 100ms and 1h (got %s)", d)
+		}
+	}
+	if f.ClockSkew.Duration < 0 || f.StaleGrace.Duration < 0 {
+		bad("federation.clock_skew", "and federation.stale_grace must not be negative")
+	}
+	if f.MaxConcurrentPerPeer < 1 {
+		bad("federation.max_concurrent_per_peer", "must be at least 1 (got %d)", f.MaxConcurrentPerPeer)
+	}
+	for org, eps := range c.Policy.Allocations {
+		if !(eps > 0) || math.IsInf(eps, 0) || (okN && eps > p.NodeEpsilonPerYear) {
+			bad("policy.allocations", "%q: must be a positive ε no larger than privacy.node_epsilon_per_year (got %v)", org, eps)
+		}
 	}
 	if _, _, err := net.SplitHostPort(c.Web.Listen); err != nil {
 		bad("web.listen", "must be host:port like \"127.0.0.1:8080\" (got %q)", c.Web.Listen)
@@ -261,7 +324,42 @@ epoch = {{printf "%q" .Privacy.Epoch.String}}
 # The web application's address. On any address other than loopback the
 # node serves TLS only.
 listen = {{printf "%q" .Web.Listen}}
-`))
+
+[federation]
+# libp2p addresses this node listens on for other members (TCP).
+listen = [{{range $i, $a := .Federation.Listen}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
+# The minimum cell size of federated results this node asks for; each
+# answering node's own minimum applies too (the largest wins).
+min_cell_size = {{.Federation.MinCellSize}}
+# How long a federated query waits for the members' answers.
+query_timeout = {{printf "%q" .Federation.QueryTimeout.String}}
+# How long one dial to a member may take before it counts as unreachable.
+dial_timeout = {{printf "%q" .Federation.DialTimeout.String}}
+# How far members' clocks may disagree when checking certificates.
+clock_skew = {{printf "%q" .Federation.ClockSkew.String}}
+# How long past its next_update a roster is still trusted; after that the
+# node stops answering until it receives a newer one.
+stale_grace = {{printf "%q" .Federation.StaleGrace.String}}
+# The most queries one querier may run at this node at once.
+max_concurrent_per_peer = {{.Federation.MaxConcurrentPerPeer}}
+
+[policy]
+# Who may query this node. Deny by default: list querier peer IDs (from
+# the roster), or whole organisations only if you trust every node of theirs.
+allow_peers = [{{range $i, $a := .Policy.AllowPeers}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
+allow_orgs = [{{range $i, $a := .Policy.AllowOrgs}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
+# Hold every new query until a person approves it ("ctfed approvals").
+require_approval = {{.Policy.RequireApproval}}
+# When set, the only dimensions and measures ("count", "age",
+# "months_in_exploitation", ...) remote queries may use.
+dimensions = [{{range $i, $a := .Policy.Dimensions}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
+measures = [{{range $i, $a := .Policy.Measures}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
+
+# ε per registration year for named querier organisations, instead of
+# privacy.org_epsilon_per_year, e.g. "Federation HQ" = 2.0
+[policy.allocations]
+{{range $org, $eps := .Policy.Allocations}}{{printf "%q" $org}} = {{$eps}}
+{{end}}`))
 
 // Render returns c as a commented configuration file.
 func Render(c *Config) ([]byte, error) {

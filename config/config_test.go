@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"reflect"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,8 @@ var update = flag.Bool("update", false, "rewrite golden files")
 func TestRenderParseRoundTrip(t *testing.T) {
 	c := Default("Example Shelter", "THA")
 	c.Privacy.MinCellSize = 10
+	c.Policy.AllowPeers = []string{"12D3KooWExample"}
+	c.Policy.Allocations = map[string]float64{"Federation HQ": 2}
 	b, err := Render(&c)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +24,7 @@ func TestRenderParseRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Parse(Render) = %v", err)
 	}
-	if *got != c {
+	if !reflect.DeepEqual(*got, c) {
 		t.Fatalf("got %+v, want %+v", *got, c)
 	}
 }
@@ -87,7 +90,7 @@ func TestWriteLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != c {
+	if !reflect.DeepEqual(*got, c) {
 		t.Fatalf("got %+v, want %+v", *got, c)
 	}
 }
