@@ -102,6 +102,7 @@ func (n *nodeDir) queryService(ctx context.Context) (*node.QueryService, error) 
 		Codebook:   node.DefaultCodebook(),
 		Aggregator: n.db,
 		Ledger:     n.db,
+		Approvals:  n.db,
 		Audit:      n.db,
 		Policy:     pol,
 		Org:        n.cfg.Node.Org,
@@ -132,6 +133,12 @@ func policyOf(cfg *config.Config) (node.Policy, error) {
 		NodePerYear: amount("privacy.node_epsilon_per_year", p.NodeEpsilonPerYear, p.NodeDeltaPerYear),
 		OrgPerYear:  amount("privacy.org_epsilon_per_year", p.OrgEpsilonPerYear, p.NodeDeltaPerYear),
 		PerQuery:    amount("privacy.max_query_epsilon", p.MaxQueryEpsilon, p.MaxQueryDelta),
+	}
+	rp := cfg.Policy
+	pol.Remote = node.RemotePolicy{AllowPeers: rp.AllowPeers, AllowOrgs: rp.AllowOrgs, RequireApproval: rp.RequireApproval,
+		Dimensions: rp.Dimensions, Measures: rp.Measures, Allocations: map[string]privacy.Amount{}}
+	for org, eps := range rp.Allocations {
+		pol.Remote.Allocations[org] = amount("policy.allocations."+org, eps, p.NodeDeltaPerYear)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return pol, node.E("policy", node.Invalid, "%w", err)
