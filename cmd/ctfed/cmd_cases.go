@@ -52,7 +52,7 @@ derived from the row under a key of this node, so it reveals nothing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			const op = "import"
 			ctx := cmd.Context()
-			path := args[0]
+			path := e.path(args[0])
 			var f casefile.Format
 			if format != "" {
 				var err error
@@ -68,6 +68,7 @@ derived from the row under a key of this node, so it reveals nothing.`,
 			if skipInvalid && rejects == "" {
 				rejects = path + ".rejects.csv"
 			}
+			rejects = e.path(rejects)
 			n, err := e.openNode(ctx, &p)
 			if err != nil {
 				return err
@@ -216,6 +217,7 @@ written to the audit log either way.`,
 				return err
 			}
 			defer n.close()
+			out = e.path(out)
 			file, err := createExclusive(out)
 			if err != nil {
 				return err

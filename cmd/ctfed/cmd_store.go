@@ -75,10 +75,11 @@ is in use.`,
 				return err
 			}
 			defer n.close()
-			cfgBytes, err := os.ReadFile(filepath.Join(p.dir, config.FileName))
+			cfgBytes, err := os.ReadFile(filepath.Join(n.dir, config.FileName))
 			if err != nil {
 				return node.E("backup", node.Internal, "%w", err)
 			}
+			out = e.path(out)
 			f, err := createExclusive(out)
 			if err != nil {
 				return err

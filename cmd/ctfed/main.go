@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 
@@ -26,11 +27,29 @@ type env struct {
 	stdout, stderr io.Writer
 	logFormat      string
 	logLevel       string
+	// shared is the node a running "ctfed serve" has open, when the command
+	// arrived over its control socket; nil otherwise.
+	shared *nodeDir
+	// cwd is the directory relative paths are resolved in ("" is the
+	// process's own).
+	cwd string
+}
+
+// path resolves a path given on the command line.
+func (e *env) path(p string) string {
+	if p == "" || p == "-" || filepath.IsAbs(p) || e.cwd == "" {
+		return p
+	}
+	return filepath.Join(e.cwd, p)
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	e := &env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
+	if ok, code := tryForward(os.Args[1:], os.Stdout, os.Stderr); ok {
+		stop()
+		os.Exit(code)
+	}
 	err := newRoot(e).ExecuteContext(ctx)
 	stop()
 	if err != nil {
