@@ -157,4 +157,5 @@ func policyOf(cfg *config.Config) (node.Policy, error) {
 	}
 	return pol, nil
 }
+
 type fedParts struct{}
