@@ -85,3 +85,32 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkForEachCase reads 100 000 stored cases without identity, as the
+// projection rebuild at Open does, and with identity, as an export does.
+func BenchmarkForEachCase(b *testing.B) {
+	const total = 100_000
+	ctx := context.Background()
+	db := MustOpenDB(b)
+	for from := 0; from < total; from += 1000 {
+		if _, err := db.PutCases(ctx, testCases(from, from+1000), node.CreateOnly, "bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, withIdentity := range []bool{false, true} {
+		name := "NoIdentity"
+		if withIdentity {
+			name = "WithIdentity"
+		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				n := 0
+				err := db.ForEachCase(ctx, withIdentity, func(*node.Case) error { n++; return nil })
+				if err != nil || n != total {
+					b.Fatalf("got %d cases, %v; want %d", n, err, total)
+				}
+			}
+			b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "cases/s")
+		})
+	}
+}

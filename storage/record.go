@@ -20,10 +20,12 @@ import (
 //	bytes   wrapped identity key, only with flagKey (current versions only;
 //	        see seal.go)
 //
-// A string or bytes is a uvarint length and the bytes; a list is a uvarint
-// count and its elements; an optional number is a presence byte and a
-// varint. The body's encoding is deterministic, so two cases with the same
-// content have the same body bytes.
+// Bytes (and updated-by) are a uvarint length and the bytes. A string of the
+// body or the identity is a uvarint of its length plus one and the bytes,
+// except "unknown" (the code most fields of most records hold), which is a
+// single 0. A list is a uvarint count and its elements; an optional number
+// is a presence byte and a varint. The encoding is canonical, so two cases
+// with the same content have the same body bytes.
 const recordFormat = 1
 
 const (
@@ -49,7 +51,8 @@ func appendRecord(b []byte, h *recordHeader) []byte {
 	b = append(b, recordFormat, h.flags)
 	b = binary.AppendUvarint(b, uint64(h.version))
 	b = binary.AppendVarint(b, h.updatedAt.UnixNano())
-	b = appendString(b, h.updatedBy)
+	b = binary.AppendUvarint(b, uint64(len(h.updatedBy)))
+	b = append(b, h.updatedBy...)
 	b = appendBytes(b, h.body)
 	if h.flags&flagSealed != 0 {
 		b = appendBytes(b, h.sealed)
@@ -253,7 +256,10 @@ func decodeIdentity(b []byte, id *node.Identity) error {
 }
 
 func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
+	if s == node.CodeUnknown {
+		return append(b, 0)
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))+1)
 	return append(b, s...)
 }
 
@@ -348,16 +354,26 @@ func (d *decoder) bytes() []byte {
 
 func (d *decoder) str() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	switch {
+	case d.err != nil:
+		return ""
+	case n == 0:
+		return node.CodeUnknown
+	case n-1 > uint64(len(d.b)):
 		d.fail()
 		return ""
-	}
-	if n == 0 {
+	case n == 1:
 		return ""
 	}
+	n--
 	off := len(d.s) - len(d.b)
 	d.b = d.b[n:]
-	return d.s[off : off+int(n)]
+	s := d.s[off : off+int(n)]
+	if s == node.CodeUnknown {
+		d.fail() // not canonical: "unknown" is written as 0
+		return ""
+	}
+	return s
 }
 
 func (d *decoder) strs() []string {
