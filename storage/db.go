@@ -80,8 +80,8 @@ type DB struct {
 	// Now stamps new versions; time.Now by default.
 	Now func() time.Time
 
-	lc   sync.RWMutex // held shared by every operation, exclusively by Open, Close and Restore
-	mu   sync.Mutex   // serialises writes
+	lc    sync.RWMutex // held shared by every operation, exclusively by Open, Close and Restore
+	mu    sync.Mutex   // serialises writes
 	bdb   *badger.DB
 	keks  keks
 	codes *codeFilter // the stored case codes, for PutCases (codes.go)
