@@ -112,7 +112,10 @@ var pairRowsPerEntry = 4
 // BY dimension; without bounding, a case with several codes of a
 // multi-valued dimension counts in each. COUNT counts cases; SUM, AVG and
 // QUANTILE count only cases whose field is known, with values clamped to the
-// field's public bounds. Returns Invalid when q fails Query.Check.
+// field's public bounds. The table's L0 is the most cells one case can
+// reach: the product, over the multi-valued GROUP BY dimensions, of
+// min(the dimension's L0, its domain's size) when bounded, of the domain's
+// size when not. Returns Invalid when q fails Query.Check.
 func (t *Table) Aggregate(q *node.Query, opt Options) (*node.ExactTable, error) {
 	if err := q.Check(t.cb, opt.MaxCells); err != nil {
 		return nil, err
@@ -143,16 +146,20 @@ func (t *Table) Aggregate(q *node.Query, opt Options) (*node.ExactTable, error) 
 		}
 		workers[i] = w
 	}
-	var wg sync.WaitGroup
-	for i, w := range workers {
-		lo, hi := min(i*per, rows), min((i+1)*per, rows)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p.scan(w, lo, hi)
-		}()
+	if nw == 1 {
+		p.scan(workers[0], 0, rows)
+	} else {
+		var wg sync.WaitGroup
+		for i, w := range workers {
+			lo, hi := min(i*per, rows), min((i+1)*per, rows)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				p.scan(w, lo, hi)
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 
 	res.Cells = make([]node.Tally, p.cells)
 	var hist []int64
