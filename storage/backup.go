@@ -49,8 +49,9 @@ const (
 // errBackupTruncated reports a backup that ends before its final frame.
 var errBackupTruncated = errors.New("the backup is truncated")
 
-// Backup writes an encrypted copy of the store's current contents to w.
-// Concurrent writes are allowed; the backup is a consistent snapshot.
+// Backup writes an encrypted copy of the store's current contents to w. It
+// is a consistent snapshot taken between writes (never in the middle of an
+// erase's key rotation); writes may continue while it is written.
 func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 	const op = "storage.Backup"
 	if err := db.begin(ctx, op); err != nil {
@@ -61,7 +62,11 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 	if err != nil {
 		return node.E(op, node.Internal, "%w", err)
 	}
-	err = db.bdb.View(func(txn *badger.Txn) error {
+	db.mu.Lock()
+	txn := db.bdb.NewTransaction(false)
+	db.mu.Unlock()
+	defer txn.Discard()
+	err = func() error {
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256})
 		defer it.Close()
 		var rec []byte
@@ -83,7 +88,7 @@ func (db *DB) Backup(ctx context.Context, w io.Writer) error {
 			}
 		}
 		return nil
-	})
+	}()
 	if err == nil {
 		err = fw.Close()
 	}
@@ -108,6 +113,8 @@ func (db *DB) Restore(ctx context.Context, r io.Reader) error {
 		return node.E(op, node.Invalid, "restore into an open store")
 	case db.Dir == "" || db.Keyring == nil:
 		return node.E(op, node.Invalid, "no node directory or keyring")
+	case db.IndexCacheSize <= 0:
+		return node.E(op, node.Invalid, "IndexCacheSize must be positive for an encrypted store")
 	}
 	if db.Logger == nil {
 		db.Logger = zap.NewNop()
