@@ -3,9 +3,10 @@
 // fields sealed per case, the node keyring (keys.json), and encrypted
 // backups. DB implements node.CaseStore.
 //
-// storage imports node and nothing else of ctfed. The columnar projection
-// used for aggregation lives in storage/columnar and is kept current through
-// DB.OnChange.
+// storage may import node, privacy (budget arithmetic for the ledger) and
+// storage/columnar, the in-memory projection used for aggregation, which
+// every write keeps current and Open rebuilds. Other consumers of changes
+// use DB.OnChange.
 //
 // # Node directory
 //
@@ -56,7 +57,9 @@
 //
 // Writes are serialised; PutCases writes one batch (at most MaxBatch cases)
 // in one transaction, so an import interrupted at any point holds whole
-// batches only. A store whose meta/schema is newer than SchemaVersion is
+// batches only. Its per-case work (validation, encoding, sealing) runs on
+// every core; an in-memory Bloom filter of the stored codes spares the
+// lookup of codes that are certainly new. A store whose meta/schema is newer than SchemaVersion is
 // refused at Open.
 //
 // # Backups
