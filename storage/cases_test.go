@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"io"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -495,5 +497,62 @@ func TestDB_ErrSecondOpen(t *testing.T) {
 	if err := other.Open(context.Background()); node.KindOf(err) != node.Unavailable {
 		other.Close(context.Background())
 		t.Fatalf("got %v, want Unavailable", err)
+	}
+}
+
+// TestDB_Concurrent runs writers, readers, a backup and an erase at once;
+// run it with -race.
+func TestDB_Concurrent(t *testing.T) {
+	ctx := context.Background()
+	db := MustOpenDB(t)
+	MustPut(t, db, node.CreateOnly, testCases(0, 100)...)
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for w := range 2 {
+		wg.Go(func() {
+			for b := range 5 {
+				from := 1000 + w*10000 + b*100
+				if _, err := db.PutCases(ctx, testCases(from, from+100), node.CreateOnly, "writer"); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 100 {
+			if _, err := db.Case(ctx, testCase(i).Code, true); err != nil {
+				errs <- err
+				return
+			}
+		}
+		if _, _, err := db.ListCases(ctx, node.CaseFilter{Status: "closed"}); err != nil {
+			errs <- err
+		}
+	})
+	wg.Go(func() {
+		if err := db.EraseIdentity(ctx, testCase(7).Code, "officer"); err != nil {
+			errs <- err
+		}
+	})
+	wg.Go(func() {
+		if err := db.Backup(ctx, io.Discard); err != nil {
+			errs <- err
+		}
+	})
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, _ := db.CaseCount(ctx); n != 1100 {
+		t.Fatalf("got count %d, want 1100", n)
+	}
+	c, err := db.Case(ctx, testCase(8).Code, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Identity.FullName != fakeName(8) {
+		t.Fatal("got an identity lost")
 	}
 }

@@ -200,6 +200,9 @@ func TestEraseIdentity_KEKRotated(t *testing.T) {
 	ctx := context.Background()
 	db := MustOpenDB(t)
 	MustPut(t, db, node.CreateOnly, testCases(0, 20)...)
+	edited := testCase(5)
+	edited.Identity.Phone = "+000 555 9999999"
+	MustPut(t, db, node.Upsert, edited)
 	erased := testCase(3).Code
 	oldWrapped := rawWrappedKey(t, db, erased)
 	otherOld := rawWrappedKey(t, db, testCase(4).Code)
@@ -251,6 +254,14 @@ func TestEraseIdentity_KEKRotated(t *testing.T) {
 		if c.Identity.FullName != fakeName(i) {
 			t.Fatalf("case %d: got its identity lost", i)
 		}
+	}
+	// Earlier versions of other cases still open under the new generation.
+	hist, err := db.CaseHistory(ctx, edited.Code, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Identity.FullName != fakeName(5) || hist[0].IdentityErased || hist[1].Identity.Phone != "+000 555 9999999" {
+		t.Fatal("got another case's history identity lost after the rotation")
 	}
 	// Erasing a second case rotates again.
 	if err := db.EraseIdentity(ctx, testCase(4).Code, "officer"); err != nil {
