@@ -3,8 +3,8 @@ package storage
 import (
 	"context"
 	"errors"
-	"reflect"
 	"io"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
