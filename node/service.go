@@ -268,7 +268,7 @@ func (s *QueryService) Answer(ctx context.Context, req *AnswerRequest) (*Answer,
 	t.Epoch = epoch
 	// The answer is kept until its epoch ends (and a little longer, so a
 	// request at the boundary finds it), then badger drops it.
-	if err := s.Ledger.CacheAnswer(ctx, key, t, time.Until(end)+time.Minute); err != nil {
+	if err := s.Ledger.CacheAnswer(ctx, key, t, end.Sub(s.Now())+time.Minute); err != nil {
 		s.Logger.Warn("answer not cached", zap.Error(err))
 	}
 	ans.Table = t
