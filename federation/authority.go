@@ -31,7 +31,8 @@ const (
 type Authority struct {
 	// Key is the authority's signing key.
 	Key ed25519.PrivateKey
-	// Roster is the current roster, nil before the first admission.
+	// Roster is the current roster, nil before the first admission. Once a
+	// Node renews through the Authority, read it with Current.
 	Roster *Roster
 	// PeerIDs are the peer IDs of the authority's own nodes, written into
 	// every roster so that members always let them in.
@@ -56,6 +57,13 @@ func NewAuthority(key ed25519.PrivateKey, current *Roster) *Authority {
 		a.PSKFingerprint = current.PSKFingerprint
 	}
 	return a
+}
+
+// Current returns the current roster, nil before the first admission.
+func (a *Authority) Current() *Roster {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.Roster
 }
 
 // PublicKey returns the authority's public key, the one members pin.

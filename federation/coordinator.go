@@ -167,6 +167,7 @@ func (c *Coordinator) Query(ctx context.Context, req *node.QueryRequest, timeout
 	qctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	msg := &queryRequestMsg{Format: wireFormat, Request: &r, Deadline: deadline.UTC()}
+	n.refreshAddrs(qctx, members)
 
 	results := make(chan int, len(members))
 	outs := make([]outcome, len(members))

@@ -219,7 +219,7 @@ func mustOpenNode(tb testing.TB, f *testFed, id *Identity, configure func(*Node)
 	tb.Helper()
 	n := NewNode(id, f.pub())
 	n.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
-	n.Roster = f.auth.Roster
+	n.Roster = f.auth.Current()
 	n.Logger = testLogger(tb).With(zap.String("node", id.PeerID().ShortString()))
 	n.DialTimeout = 2 * time.Second
 	n.PushBackoff = 50 * time.Millisecond

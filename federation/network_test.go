@@ -232,3 +232,52 @@ func TestPrivateNetwork(t *testing.T) {
 		}
 	})
 }
+
+func TestAddressDiscovery(t *testing.T) {
+	// Members know only the authority's address; they learn each other's
+	// from the signed peer records the roster exchange carries.
+	f := newTestFed(t)
+	authID, qID, cID := mustIdentity(t), mustIdentity(t), mustIdentity(t)
+	f.auth.PeerIDs = []string{authID.PeerID().String()}
+	f.admit(t, qID, "HQ", "CHE", node.RoleQuerier)
+	f.admit(t, cID, "Shelter", "THA", node.RoleContributor)
+	authNode := mustOpenNode(t, f, authID, func(n *Node) { n.PushRosters = true })
+	c := mustOpenNode(t, f, cID, func(n *Node) {
+		n.AuthorityAddrs = authNode.Addrs()[:1]
+		n.Answerer = &fakeAnswerer{mode: modeAnswer}
+	})
+	waitFor(t, 5*time.Second, "the contributor to reach the authority", func() bool {
+		return authNode.host.Network().Connectedness(c.PeerID()) == network.Connected
+	})
+	q := mustOpenNode(t, f, qID, func(n *Node) { n.AuthorityAddrs = authNode.Addrs()[:1] })
+	res, err := NewCoordinator(q).Query(context.Background(), &node.QueryRequest{Query: testQuery(t), Epsilon: 0.5}, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Coverage) != 1 || res.Coverage[0].Status != CoverageAnswered {
+		t.Errorf("got %+v, want the contributor answered", res.Coverage)
+	}
+}
+
+func TestAuthorityRenews(t *testing.T) {
+	f := newTestFed(t)
+	authID, mID := mustIdentity(t), mustIdentity(t)
+	f.auth.PeerIDs = []string{authID.PeerID().String()}
+	f.auth.RosterValidity = time.Hour
+	f.admit(t, mID, "Shelter", "THA", node.RoleContributor)
+	issued := f.auth.Roster
+	clock := issued.IssuedAt.Add(31 * time.Minute) // past half of the validity
+	f.auth.Now = func() time.Time { return clock }
+	authNode := mustOpenNode(t, f, authID, func(n *Node) {
+		n.Authority, n.PushRosters, n.RenewCheck = f.auth, true, 20*time.Millisecond
+		n.Now = func() time.Time { return clock }
+	})
+	m := mustOpenNode(t, f, mID, func(n *Node) { n.Now = func() time.Time { return clock } })
+	introduce(t, authNode, m)
+	waitFor(t, 5*time.Second, "the member to receive the renewed roster", func() bool {
+		return m.CurrentRoster().Version > issued.Version
+	})
+	if r := m.CurrentRoster(); !r.NextUpdate.After(issued.NextUpdate) {
+		t.Errorf("got next_update %v, want after %v", r.NextUpdate, issued.NextUpdate)
+	}
+}

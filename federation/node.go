@@ -33,6 +33,7 @@ const (
 	DefaultPushBackoff          = time.Second
 	maxPushBackoff              = 5 * time.Minute
 	exchangeWorkers             = 4
+	DefaultRenewCheck           = time.Minute
 )
 
 // Audit actions the federation writes.
@@ -93,6 +94,13 @@ type Node struct {
 	// PushRosters makes the node push every newly installed roster to
 	// every member, with retries (the authority's node).
 	PushRosters bool
+	// Authority, when set, is the federation authority this node speaks
+	// for: once half of the current roster's validity has passed, the node
+	// has it issue a renewed roster (Authority.Renew) and installs it, so
+	// members never go stale. Set PushRosters too so they receive it.
+	Authority *Authority
+	// RenewCheck is how often the node checks whether to renew.
+	RenewCheck time.Duration
 	// PushAttempts and PushBackoff shape the pushes' retries: up to
 	// PushAttempts tries per member, the wait doubling from PushBackoff.
 	PushAttempts int
@@ -137,6 +145,7 @@ func NewNode(id *Identity, authorityKey ed25519.PublicKey) *Node {
 		MaxAnswerSize:        DefaultMaxAnswerSize,
 		PushAttempts:         DefaultPushAttempts,
 		PushBackoff:          DefaultPushBackoff,
+		RenewCheck:           DefaultRenewCheck,
 		Now:                  time.Now,
 	}
 }
@@ -187,13 +196,14 @@ func (n *Node) Open(ctx context.Context) error {
 		authInfos = append(authInfos, *ai)
 	}
 	if n.Roster != nil {
-		if err := n.Roster.Verify(n.AuthorityKey); err != nil {
+		r, err := verifiedCopy(n.Roster, n.AuthorityKey)
+		if err != nil {
 			return err
 		}
-		if err := n.checkPSKMatches(n.Roster); err != nil {
+		if err := n.checkPSKMatches(r); err != nil {
 			return node.E(op, node.Invalid, "%w", err)
 		}
-		n.roster.Store(n.Roster)
+		n.roster.Store(r)
 	}
 	n.inflight = make(map[peer.ID]int)
 	n.exchangeQ = make(chan peer.ID, 256)
@@ -239,6 +249,13 @@ func (n *Node) Open(ctx context.Context) error {
 	}
 	if r := n.roster.Load(); r != nil && n.PushRosters {
 		n.push(r)
+	}
+	if n.Authority != nil {
+		if n.RenewCheck <= 0 {
+			n.RenewCheck = DefaultRenewCheck
+		}
+		n.wg.Add(1)
+		go n.renewLoop()
 	}
 	n.Logger.Info("federation node open",
 		zap.String("peer_id", h.ID().String()),
@@ -370,7 +387,8 @@ func (n *Node) InstallRoster(ctx context.Context, r *Roster) (bool, error) {
 	if r == nil {
 		return false, node.E(op, node.Invalid, "no roster")
 	}
-	if err := r.Verify(n.AuthorityKey); err != nil {
+	r, err := verifiedCopy(r, n.AuthorityKey)
+	if err != nil {
 		return false, err
 	}
 	n.mu.Lock()
@@ -546,6 +564,49 @@ func (n *Node) pushTo(ctx context.Context, p peer.ID, r *Roster) {
 			return
 		}
 		wait = min(2*wait, maxPushBackoff)
+	}
+}
+
+// renewLoop renews the roster through n.Authority once half of its
+// validity has passed.
+func (n *Node) renewLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.RenewCheck)
+	defer t.Stop()
+	for {
+		n.renewIfDue()
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// renewIfDue installs the authority's roster if it is newer than the
+// node's, and has it renew a roster past half of its validity.
+func (n *Node) renewIfDue() {
+	a := n.Authority
+	ar := a.Current()
+	if ar == nil {
+		return
+	}
+	if cur := n.roster.Load(); cur == nil || ar.Version > cur.Version {
+		if _, err := n.InstallRoster(n.ctx, ar); err != nil {
+			n.Logger.Error("install the authority's roster", zap.Error(err))
+		}
+	}
+	half := ar.IssuedAt.Add(ar.NextUpdate.Sub(ar.IssuedAt) / 2)
+	if n.Now().Before(half) {
+		return
+	}
+	r, err := a.Renew()
+	if err != nil {
+		n.Logger.Error("renew the roster", zap.Error(err))
+		return
+	}
+	if _, err := n.InstallRoster(n.ctx, r); err != nil {
+		n.Logger.Error("install the renewed roster", zap.Error(err))
 	}
 }
 

@@ -41,6 +41,12 @@ func (n *Node) handleQuery(s network.Stream) {
 	msg, err := decodeQueryRequest(data)
 	if err != nil {
 		log.Info("query: malformed request", zap.Error(err))
+		if n.Audit != nil {
+			e := &node.AuditEntry{Actor: remote.String(), Action: ActionQueryAnswer, Detail: "status=malformed"}
+			if err := n.Audit.Append(n.ctx, e); err != nil {
+				log.Error("query: audit", zap.Error(err))
+			}
+		}
 		_ = s.Reset()
 		return
 	}

@@ -104,6 +104,17 @@ func (r *Roster) Verify(key ed25519.PublicKey) error {
 	return nil
 }
 
+// verifiedCopy verifies a shallow copy of r against key and returns it, so
+// a roster another goroutine may be reading is never written to.
+func verifiedCopy(r *Roster, key ed25519.PublicKey) (*Roster, error) {
+	c := *r
+	c.byPeer = nil
+	if err := c.Verify(key); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // Encode returns the roster's file encoding.
 func (r *Roster) Encode() []byte { return encodeIndent(r) }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
+	"github.com/libp2p/go-libp2p/core/record"
 	"go.uber.org/zap"
 )
 
@@ -42,7 +44,9 @@ func (n *Node) handleRoster(s network.Stream) {
 	if first.Roster != nil {
 		n.installReceived(first.Roster, s.Conn().RemotePeer())
 	}
+	n.consumePeerRecords(first.PeerRecords)
 	reply := n.rosterOffer(first.Version)
+	reply.PeerRecords = n.peerRecords()
 	if err := writeMsg(s, reply); err != nil {
 		_ = s.Reset()
 		return
@@ -120,6 +124,7 @@ func (n *Node) exchangeRoster(ctx context.Context, p peer.ID, push bool) error {
 			first.Roster = mine
 		}
 	}
+	first.PeerRecords = n.peerRecords()
 	if err := writeMsg(s, first); err != nil {
 		_ = s.Reset()
 		return err
@@ -132,6 +137,7 @@ func (n *Node) exchangeRoster(ctx context.Context, p peer.ID, push bool) error {
 	if reply.Roster != nil {
 		n.installReceived(reply.Roster, p)
 	}
+	n.consumePeerRecords(reply.PeerRecords)
 	if mine != nil && !push && reply.Version < mine.Version {
 		if err := writeMsg(s, &rosterMsg{Format: wireFormat, Version: mine.Version, Roster: mine}); err != nil {
 			_ = s.Reset()
@@ -155,4 +161,105 @@ func (n *Node) pushRoster(ctx context.Context, p peer.ID, r *Roster) error {
 		return nil
 	}
 	return n.exchangeRoster(ctx, p, true)
+}
+
+// peerRecordTTL is how long addresses learnt from a relayed peer record are
+// kept.
+const peerRecordTTL = 24 * time.Hour
+
+// peerRecords returns the signed peer records this node holds for itself,
+// the current members and the authority's peers.
+func (n *Node) peerRecords() [][]byte {
+	cab, ok := peerstore.GetCertifiedAddrBook(n.host.Peerstore())
+	if !ok {
+		return nil
+	}
+	ids := []peer.ID{n.PeerID()}
+	r := n.roster.Load()
+	for _, c := range r.Members("", n.Now(), n.ClockSkew) {
+		if p, err := peer.Decode(c.PeerID); err == nil && p != n.PeerID() {
+			ids = append(ids, p)
+		}
+	}
+	if r != nil {
+		for _, s := range r.AuthorityPeers {
+			if p, err := peer.Decode(s); err == nil && p != n.PeerID() {
+				ids = append(ids, p)
+			}
+		}
+	}
+	var out [][]byte
+	for _, p := range ids {
+		env := cab.GetPeerRecord(p)
+		if env == nil {
+			continue
+		}
+		if b, err := env.Marshal(); err == nil && len(out) < maxPeerRecords {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// consumePeerRecords stores the addresses of the signed peer records of
+// current members; each record is verified against its own peer's key, so
+// the peer that relays it cannot forge it.
+func (n *Node) consumePeerRecords(recs [][]byte) {
+	cab, ok := peerstore.GetCertifiedAddrBook(n.host.Peerstore())
+	if !ok {
+		return
+	}
+	for _, b := range recs {
+		env, rec, err := record.ConsumeEnvelope(b, peer.PeerRecordEnvelopeDomain)
+		if err != nil {
+			continue
+		}
+		pr, ok := rec.(*peer.PeerRecord)
+		if !ok || pr.PeerID == n.PeerID() || !n.allowed(pr.PeerID) {
+			continue
+		}
+		_, _ = cab.ConsumePeerRecord(env, peerRecordTTL)
+	}
+}
+
+// refreshAddrs asks the authority's peers for the members' signed peer
+// records when this node knows no address for one of members, within the
+// dial timeout.
+func (n *Node) refreshAddrs(ctx context.Context, members []*Certificate) {
+	missing := false
+	for _, c := range members {
+		p, err := peer.Decode(c.PeerID)
+		if err != nil || p == n.PeerID() {
+			continue
+		}
+		if n.host.Network().Connectedness(p) != network.Connected && len(n.host.Peerstore().Addrs(p)) == 0 {
+			missing = true
+			break
+		}
+	}
+	if !missing {
+		return
+	}
+	var auth []peer.ID
+	for p := range n.authPeers {
+		auth = append(auth, p)
+	}
+	if r := n.roster.Load(); r != nil {
+		for _, s := range r.AuthorityPeers {
+			if p, err := peer.Decode(s); err == nil && !n.authPeers[p] {
+				auth = append(auth, p)
+			}
+		}
+	}
+	for _, p := range auth {
+		if p == n.PeerID() {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, n.DialTimeout)
+		err := n.exchangeRoster(actx, p, false)
+		cancel()
+		if err == nil {
+			return
+		}
+	}
 }

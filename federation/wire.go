@@ -244,12 +244,18 @@ func verifyAnswer(m *answerMsg, responder, querier peer.ID, queryID string) erro
 }
 
 // rosterMsg is the roster protocol's message: the sender's roster version,
-// and its roster when the receiver needs it.
+// its roster when the receiver needs it, and the signed peer records
+// (libp2p envelopes, each signed by its own peer) of the members it knows,
+// which is how members learn each other's addresses.
 type rosterMsg struct {
-	Format  int     `json:"format"`
-	Version uint64  `json:"version"`
-	Roster  *Roster `json:"roster,omitempty"`
+	Format      int      `json:"format"`
+	Version     uint64   `json:"version"`
+	Roster      *Roster  `json:"roster,omitempty"`
+	PeerRecords [][]byte `json:"peer_records,omitempty"`
 }
+
+// maxPeerRecords bounds the peer records of one roster message.
+const maxPeerRecords = 10_000
 
 // decodeRosterMsg decodes a roster message and verifies its roster, if any,
 // against the pinned key. Returns Invalid.
@@ -261,6 +267,9 @@ func decodeRosterMsg(data []byte, key []byte) (*rosterMsg, error) {
 	}
 	if m.Format != wireFormat {
 		return nil, node.E(op, node.Invalid, "unknown message format %d", m.Format)
+	}
+	if len(m.PeerRecords) > maxPeerRecords {
+		return nil, node.E(op, node.Invalid, "more than %d peer records", maxPeerRecords)
 	}
 	if m.Roster != nil {
 		if err := m.Roster.Verify(key); err != nil {
