@@ -31,6 +31,14 @@ type Config struct {
 
 // Federation is the node's place in the federation's network.
 type Federation struct {
+	// Authority is the pinned fingerprint of the federation authority's
+	// key; rosters and bundles not signed by it are rejected.
+	Authority string `toml:"authority"`
+	// AuthorityKey is that key (base64), set when the join bundle, checked
+	// against Authority, is installed.
+	AuthorityKey string `toml:"authority_key"`
+	// AuthorityAddrs are the authority's node addresses, from the bundle.
+	AuthorityAddrs []string `toml:"authority_addrs"`
 	// Listen are the libp2p multiaddrs to listen on (TCP).
 	Listen []string `toml:"listen"`
 	// MinCellSize is the minimum cell size this node applies to federated
@@ -124,6 +132,7 @@ func Default(org, country string) Config {
 		},
 		Web: Web{Listen: "127.0.0.1:8080"},
 		Federation: Federation{
+			AuthorityAddrs:       []string{},
 			Listen:               []string{"/ip4/0.0.0.0/tcp/4001"},
 			MinCellSize:          5,
 			QueryTimeout:         Duration{30 * time.Second},
@@ -326,6 +335,13 @@ epoch = {{printf "%q" .Privacy.Epoch.String}}
 listen = {{printf "%q" .Web.Listen}}
 
 [federation]
+# The fingerprint of the federation authority's key, pinned at init. Every
+# roster must be signed by it.
+authority = {{printf "%q" .Federation.Authority}}
+# The authority's public key and node addresses, from the join bundle
+# ("ctfed join"); checked against the fingerprint above.
+authority_key = {{printf "%q" .Federation.AuthorityKey}}
+authority_addrs = [{{range $i, $a := .Federation.AuthorityAddrs}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
 # libp2p addresses this node listens on for other members (TCP).
 listen = [{{range $i, $a := .Federation.Listen}}{{if $i}}, {{end}}{{printf "%q" $a}}{{end}}]
 # The minimum cell size of federated results this node asks for; each

@@ -2,9 +2,9 @@ package config
 
 import (
 	"flag"
-	"reflect"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
