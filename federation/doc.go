@@ -34,7 +34,14 @@
 // Rosters spread three ways: the authority's node pushes each new roster to
 // every member (with retries and backoff), members exchange rosters on every
 // new connection (each offers its version and the newer roster flows), and an
-// operator may copy the roster file (LoadRosterFile).
+// operator may copy the roster file (LoadRosterFile). The authority's node
+// renews the roster once half of its validity has passed (Node.Authority).
+//
+// Addresses are not in certificates: they travel in libp2p's signed peer
+// records, which the roster exchange carries for every current member. Each
+// record is signed by its own peer, so a member relaying it cannot forge it.
+// A member therefore only needs the authority's address (from its join
+// bundle) to find every other member.
 //
 // # Gating
 //
