@@ -110,7 +110,8 @@ type Node struct {
 	// it is in force, so the caller can persist it. Its error is logged.
 	OnRoster func(*Roster) error
 	// OnAuditHead is called (if set) with the audit head of every signed
-	// answer this node receives as a querier, so the caller keeps them.
+	// answer this node receives as a querier, so the caller keeps them. It
+	// is called from several goroutines at once.
 	OnAuditHead func(from node.Peer, head node.AuditHead)
 
 	// Now returns the current time.

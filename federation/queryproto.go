@@ -50,6 +50,10 @@ func (n *Node) handleQuery(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
+	// The answer must be written within the stream's life: a deadline
+	// further than StreamTimeout is cut to it, and the write has a little
+	// more.
+	_ = s.SetDeadline(n.answerDeadline(msg).Add(answerWriteGrace))
 	body, from := n.answer(remote, msg)
 	log = log.With(zap.String("query_id", msg.Request.ID), zap.String("status", body.Status))
 	if body.Status == wireRefused {
@@ -118,7 +122,7 @@ func (n *Node) answer(remote peer.ID, msg *queryRequestMsg) (*answerBody, node.P
 		return refusal(body, node.Unavailable, ReasonBusy), from
 	}
 	defer n.release(remote)
-	ctx, cancel := context.WithDeadline(n.ctx, msg.Deadline)
+	ctx, cancel := context.WithDeadline(n.ctx, n.answerDeadline(msg))
 	defer cancel()
 	ans, err := n.Answerer.AnswerQuery(ctx, from, req)
 	if err != nil {
@@ -139,6 +143,20 @@ func (n *Node) answer(remote peer.ID, msg *queryRequestMsg) (*answerBody, node.P
 	}
 	n.Logger.Error("query: the answerer returned no answer", zap.String("query_id", req.ID))
 	return refusal(body, node.Internal, ""), from
+}
+
+// answerWriteGrace is the time a handler has to write an answer after the
+// answer's deadline.
+const answerWriteGrace = 5 * time.Second
+
+// answerDeadline is when the Answerer must be done: the request's deadline,
+// or StreamTimeout from now if that comes first.
+func (n *Node) answerDeadline(msg *queryRequestMsg) time.Time {
+	d := msg.Deadline
+	if lim := time.Now().Add(n.StreamTimeout); lim.Before(d) {
+		d = lim
+	}
+	return d
 }
 
 // refusal turns body into a refusal of kind k with its fixed message.
