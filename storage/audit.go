@@ -222,3 +222,55 @@ func (db *DB) VerifyAudit(ctx context.Context, signed []node.AuditHead) (int, []
 	}
 	return n, problems, nil
 }
+
+// Received audit heads: hr/<peer>\x00<seq u64> holds the hash of a head that
+// peer signed in an answer to this node.
+var prefixHeads = []byte("hr/")
+
+// KeepHead keeps an audit head that peer signed in an answer to this node,
+// so that the peer's operator can later prove its log was not truncated
+// below it.
+func (db *DB) KeepHead(ctx context.Context, peer string, head node.AuditHead) error {
+	const op = "storage.KeepHead"
+	if err := db.begin(ctx, op); err != nil {
+		return err
+	}
+	defer db.lc.RUnlock()
+	k := append(append(append([]byte(nil), prefixHeads...), peer...), 0)
+	k = binary.BigEndian.AppendUint64(k, head.Seq)
+	if err := db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(k, head.Hash) }); err != nil {
+		return node.E(op, node.Internal, "%w", err)
+	}
+	return nil
+}
+
+// Heads returns the audit heads kept, by peer, oldest first.
+func (db *DB) Heads(ctx context.Context) (map[string][]node.AuditHead, error) {
+	const op = "storage.Heads"
+	if err := db.begin(ctx, op); err != nil {
+		return nil, err
+	}
+	defer db.lc.RUnlock()
+	out := map[string][]node.AuditHead{}
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, Prefix: prefixHeads})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			k := it.Item().Key()[len(prefixHeads):]
+			if len(k) < 9 || k[len(k)-9] != 0 {
+				continue
+			}
+			peer := string(k[:len(k)-9])
+			h, err := it.Item().ValueCopy(nil)
+			if err != nil {
+				return err
+			}
+			out[peer] = append(out[peer], node.AuditHead{Seq: binary.BigEndian.Uint64(k[len(k)-8:]), Hash: h})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, node.E(op, node.Internal, "%w", err)
+	}
+	return out, nil
+}

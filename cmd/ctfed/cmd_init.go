@@ -20,10 +20,13 @@ const closeTimeout = 30 * time.Second
 
 func newInitCmd(e *env) *cobra.Command {
 	var (
-		p        passFlags
-		org      string
-		country  string
-		insecure bool
+		p         passFlags
+		org       string
+		country   string
+		insecure  bool
+		authority bool
+		pin       string
+		listen    []string
 	)
 	cmd := &cobra.Command{
 		Use:   "init --dir DIR --org NAME --country ISO3",
@@ -38,12 +41,19 @@ apart from the node; it opens the keys if the passphrase is lost.
 
 --insecure-no-passphrase keeps the keys unprotected on disk. Anyone who copies
 the directory can read it. Use it only for throwaway demos and tests.`,
-		Example: `  CTFED_PASSPHRASE='correct horse battery staple' ctfed init --dir ./node --org "Example Shelter" --country THA`,
-		Args:    cobra.NoArgs,
+		Example: `  CTFED_PASSPHRASE='correct horse battery staple' ctfed init --dir ./node --org "Example Shelter" --country THA \
+    --authority-key ctfed-auth:...`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			const op = "init"
 			country = strings.ToUpper(strings.TrimSpace(country))
 			cfg := config.Default(strings.TrimSpace(org), country)
+			if authority && pin != "" {
+				return node.E(op, node.Invalid, "--authority makes this node the authority: it pins its own key, not --authority-key")
+			}
+			if len(listen) > 0 {
+				cfg.Federation.Listen = listen
+			}
 			if err := cfg.Validate(); err != nil {
 				return node.E(op, node.Invalid, "%s", strings.NewReplacer("node.org", "--org", "node.country", "--country").Replace(err.Error()))
 			}
@@ -70,6 +80,10 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 			if err != nil {
 				return err
 			}
+			note, err := setupFederation(p.dir, kr, &cfg, authority, pin)
+			if err != nil {
+				return err
+			}
 			if err := config.Write(filepath.Join(p.dir, config.FileName), &cfg); err != nil {
 				return node.E(op, node.Internal, "%w", err)
 			}
@@ -84,6 +98,7 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 			out := e.stdout
 			fmt.Fprintf(out, "Created node %q (%s) in %s\n", cfg.Node.Org, cfg.Node.Country, p.dir)
 			fmt.Fprintf(out, "  configuration: %s\n", filepath.Join(p.dir, config.FileName))
+			fmt.Fprint(out, note)
 			if insecure {
 				fmt.Fprintln(e.stderr, "WARNING: --insecure-no-passphrase: this node's keys are stored UNPROTECTED.")
 				fmt.Fprintln(e.stderr, "WARNING: anyone with a copy of the directory can read every case. Never put real cases in it.")
@@ -99,6 +114,9 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 	cmd.Flags().StringVar(&org, "org", "", "the organisation that runs the node (required)")
 	cmd.Flags().StringVar(&country, "country", "", "the organisation's country, ISO 3166-1 alpha-3, e.g. THA (required)")
 	cmd.Flags().BoolVar(&insecure, "insecure-no-passphrase", false, "store the keys without a passphrase: throwaway demos and tests ONLY")
+	cmd.Flags().BoolVar(&authority, "authority", false, "make this node the federation authority (HQ): it holds the key that admits members")
+	cmd.Flags().StringVar(&pin, "authority-key", "", "pin the federation authority's fingerprint (from the authority's operator)")
+	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen addresses (default /ip4/0.0.0.0/tcp/4001)")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("country")
 	return cmd

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -25,9 +27,11 @@ func newQueryCmd(e *env) *cobra.Command {
 		format    string
 		all       bool
 		jsonIn    bool
+		timeout   time.Duration
+		purpose   string
 	)
 	cmd := &cobra.Command{
-		Use:   "query --dir DIR (--local | --exact) [flags] SQL",
+		Use:   "query --dir DIR [--local | --exact] [flags] SQL",
 		Short: "Ask a statistical question of the node's cases",
 		Long: `query answers one statistical question, written in ctfed's SQL subset:
 
@@ -46,6 +50,11 @@ registration year it covers (all the codebook's years when it has no
 registration_year filter). The same question in the same epoch is answered
 from the cache at no cost. --dry-run shows what it would charge.
 
+Without --local or --exact the query is federated: the running node (ctfed
+serve) asks every contributing member, waits up to --timeout, and prints one
+combined table with 95% intervals and the coverage: who answered, refused
+(and why), awaits approval, or could not be reached. --purpose is required.
+
 --exact prints this node's exact figures, for its own staff. They are never
 cached and never leave the node.
 
@@ -63,8 +72,12 @@ With --json the argument is the query's JSON form instead of SQL.`,
 			default:
 				return node.E(op, node.Invalid, "--format must be table, csv or json (got %q)", format)
 			}
-			if local == exact {
-				return node.E(op, node.Invalid, "choose --local (a private answer on this node's cases) or --exact (this node's exact figures); federated queries arrive with ctfed serve")
+			if local && exact {
+				return node.E(op, node.Invalid, "choose --local (a private answer on this node's cases) or --exact (its exact figures), not both")
+			}
+			federated := !local && !exact
+			if federated && dryRun {
+				return node.E(op, node.Invalid, "--dry-run applies to --local queries: each member decides its own charges")
 			}
 			if exact && (dryRun || cmd.Flags().Changed("epsilon")) {
 				return node.E(op, node.Invalid, "--exact spends no privacy budget: --epsilon and --dry-run do not apply")
@@ -88,6 +101,19 @@ With --json the argument is the query's JSON form instead of SQL.`,
 			svc, err := n.queryService(ctx)
 			if err != nil {
 				return err
+			}
+			if federated {
+				if strings.TrimSpace(purpose) == "" {
+					return node.E(op, node.Invalid, "a federated query needs a --purpose: each member's operator sees it")
+				}
+				req := &node.QueryRequest{ID: newQueryID(), Query: q, Epsilon: epsilon, Delta: delta, Mechanism: mechanism, Purpose: purpose}
+				if req.Epsilon == 0 {
+					req.Epsilon = svc.Policy.DefaultEpsilon
+				}
+				if err := e.federatedQuery(ctx, n, req, timeout, format, all); err != nil {
+					return err
+				}
+				return n.close()
 			}
 			if exact {
 				t, err := svc.Exact(ctx, q)
@@ -163,6 +189,8 @@ With --json the argument is the query's JSON form instead of SQL.`,
 	cmd.Flags().StringVar(&format, "format", "table", "table, csv or json")
 	cmd.Flags().BoolVar(&all, "all", false, "list suppressed (or, with --exact, empty) cells in the table too")
 	cmd.Flags().BoolVar(&jsonIn, "json", false, "the argument is the query's JSON form")
+	cmd.Flags().DurationVar(&timeout, "timeout", 0, "how long a federated query waits for answers (default federation.query_timeout)")
+	cmd.Flags().StringVar(&purpose, "purpose", "", "why you ask: shown to each member's operator (required for federated queries)")
 	return cmd
 }
 

@@ -34,7 +34,7 @@ type nodeDir struct {
 func (e *env) openNode(ctx context.Context, p *passFlags) (*nodeDir, error) {
 	const op = "open node"
 	if e.shared != nil {
-		if filepath.Clean(e.path(p.dir)) != filepath.Clean(e.shared.dir) {
+		if abs, _ := filepath.Abs(e.path(p.dir)); abs != e.shared.dir {
 			return nil, node.E(op, node.Invalid, "this running node serves %s, not %s", e.shared.dir, p.dir)
 		}
 		return &nodeDir{dir: e.shared.dir, cfg: e.shared.cfg, log: e.shared.log, keys: e.shared.keys, db: e.shared.db, svc: e.shared.svc, fed: e.shared.fed, shared: true}, nil
@@ -69,7 +69,11 @@ func (e *env) openNode(ctx context.Context, p *passFlags) (*nodeDir, error) {
 	if err := db.Open(ctx); err != nil {
 		return nil, node.E(op, node.KindOf(err), "%s: %w", p.dir, err)
 	}
-	return &nodeDir{dir: p.dir, cfg: cfg, log: log, keys: kr, db: db}, nil
+	abs, err := filepath.Abs(p.dir)
+	if err != nil {
+		abs = p.dir
+	}
+	return &nodeDir{dir: abs, cfg: cfg, log: log, keys: kr, db: db}, nil
 }
 
 // close closes the store with a deadline and flushes the log.
@@ -157,5 +161,3 @@ func policyOf(cfg *config.Config) (node.Policy, error) {
 	}
 	return pol, nil
 }
-
-type fedParts struct{}

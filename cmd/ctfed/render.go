@@ -36,6 +36,8 @@ type released struct {
 	// PhantomRate is the probability that a cell with no case is shown as
 	// a number under this answer's noise and release rule.
 	PhantomRate float64 `json:"phantom_rate,omitempty"`
+	// Federated marks a result combined from several nodes.
+	Federated bool `json:"-"`
 }
 
 type budgetJSON struct {
@@ -108,6 +110,7 @@ func writeReleased(w io.Writer, r *released, format string, all bool) error {
 	}
 	fmt.Fprintf(w, "Answer:   %s, minimum cell size %d, codebook %s\n", how, r.MinCellSize, r.Codebook)
 	switch {
+	case r.Federated:
 	case r.DryRun && r.Cached:
 		fmt.Fprintln(w, "Dry run:  this answer is cached for the current epoch; asking would charge nothing.")
 	case r.DryRun:
@@ -116,6 +119,9 @@ func writeReleased(w io.Writer, r *released, format string, all bool) error {
 		fmt.Fprintln(w, "Charged:  nothing (the same question was answered earlier in this epoch: the stored answer is returned).")
 	default:
 		fmt.Fprintf(w, "Charged:  ε %v (δ %v) on each of %s\n", r.Charged.Epsilon, r.Charged.Delta, yearsText(r.Years))
+	}
+	if r.Federated {
+		fmt.Fprintln(w, "Combined: the members' noisy answers summed; intervals from the exact distribution of the summed noise.")
 	}
 	if !r.DryRun {
 		fmt.Fprintln(w)
