@@ -28,6 +28,7 @@ fuzz: ## fuzz every target for LONGFUZZ (default 2m) each
 
 bench: ## the benchmarks of every target in the issues (figures in docs/benchmarks.md)
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1x -timeout 60m ./storage/... ./node/... ./privacy/...
+	cd bench && $(GO) run ./cmd/compare && $(GO) run ./cmd/rss
 
 dp-audit: ## full-size statistical audits of the privacy mechanisms
 	CTFED_DP_AUDIT=1 $(GO) test -count=1 -timeout 60m -run 'Noise|Neighbour|Release|Phantom|Coverage|DP' -v ./privacy/... ./node/... ./storage/...
