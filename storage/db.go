@@ -182,7 +182,6 @@ func (db *DB) options(dir string) badger.Options {
 		WithValueLogFileSize(db.ValueLogFileSize).
 		WithNumCompactors(max(db.NumCompactors, 2)).
 		WithNumGoroutines(2).
-		WithDetectConflicts(false). // writes are serialised by db.mu
 		WithMetricsEnabled(false)
 }
 

@@ -327,11 +327,26 @@ func (w *worker) put(c *node.Case, o *putOut) error {
 // move in one transaction.
 func (b *batch) commit() error {
 	db := b.db
+	type move struct{ src, dst int }
+	var moves []move
+	for i := range b.out {
+		if o := &b.out[i]; o.kind == changeUpdated {
+			if src, dst := recordYear(o.old), b.cases[i].RegistrationYear(); src != dst && src != 0 {
+				moves = append(moves, move{src, dst})
+			}
+		}
+	}
+	if len(moves) > 0 {
+		// A case moved to another registration year: the ledger's rule
+		// applies in this transaction. The ledger's lock is taken before
+		// the transaction starts, so that it reads the spending of every
+		// charge committed before it and no charge commits meanwhile.
+		db.ledgerMu.Lock()
+		defer db.ledgerMu.Unlock()
+	}
 	txn := db.bdb.NewTransaction(true)
 	defer txn.Discard()
 	created := 0
-	type move struct{ src, dst int }
-	var moves []move
 	for i := range b.out {
 		o := &b.out[i]
 		switch o.kind {
@@ -342,9 +357,6 @@ func (b *batch) commit() error {
 		case changeUpdated:
 			if err := txn.Set(o.histKey, o.histVal); err != nil {
 				return err
-			}
-			if src, dst := recordYear(o.old), b.cases[i].RegistrationYear(); src != dst && src != 0 {
-				moves = append(moves, move{src, dst})
 			}
 		}
 		if err := txn.Set(o.key, o.val); err != nil {
@@ -360,15 +372,9 @@ func (b *batch) commit() error {
 			return err
 		}
 	}
-	if len(moves) > 0 {
-		// A case moved to another registration year: the ledger's rule
-		// applies in the same transaction, under the ledger's lock.
-		db.ledgerMu.Lock()
-		defer db.ledgerMu.Unlock()
-		for _, m := range moves {
-			if err := db.moveYearTxn(txn, m.src, m.dst); err != nil {
-				return err
-			}
+	for _, m := range moves {
+		if err := db.moveYearTxn(txn, m.src, m.dst); err != nil {
+			return err
 		}
 	}
 	return txn.Commit()
