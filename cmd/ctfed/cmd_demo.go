@@ -14,6 +14,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// demoPassphrase protects the demo's throwaway nodes.
+const demoPassphrase = "demo-only passphrase, not for real cases"
+
 // demo runs ctfed end to end on synthetic cases, as separate processes of
 // this binary, exactly as an operator would type the commands.
 type demo struct {
@@ -26,21 +29,27 @@ type demo struct {
 
 func newDemoCmd(e *env) *cobra.Command {
 	var (
-		keep  bool
-		dir   string
-		cases int
+		keep   bool
+		dir    string
+		cases  int
+		single bool
 	)
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run ctfed end to end on synthetic cases",
-		Long: `demo creates a node in a temporary directory, generates synthetic cases with
-"ctfed gen" (nobody real), imports them, and answers a few questions: the
-node's exact figures (what its own analysts see) beside the differentially
-private answers any querier would get, then a refusal once the budget is
-spent. Every step runs this binary as a separate process, printing the
-command it runs, so the demo doubles as a tutorial.
+		Long: `demo builds a small federation in a temporary directory: a federation
+authority (HQ) and four member organisations in different countries (an NGO
+in Thailand, a government agency in Romania, an international
+organisation's mission in Ukraine, an NGO in Nigeria), each with its own
+synthetic caseload from "ctfed gen" (nobody real). HQ admits them, each
+starts its node as a separate process on loopback, and HQ asks federated
+questions; each answer is printed beside the exact truth, which the demo
+knows because it made the data. Then a query past the members' budget is
+refused, and one node is stopped to show a partial answer on time.
 
---keep leaves the directory in place and prints how to use it.`,
+Every step runs this binary as an operator would, printing the command, so
+the demo doubles as a tutorial. --single runs one node on its own instead.
+--keep leaves the federation running and prints how to query it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			bin, err := os.Executable()
@@ -53,9 +62,13 @@ command it runs, so the demo doubles as a tutorial.
 				}
 			}
 			d := &demo{e: e, bin: bin, dir: dir, keep: keep,
-				env: append(os.Environ(), passphraseEnv+"=demo-only passphrase, not for real cases")}
+				env: append(os.Environ(), passphraseEnv+"="+demoPassphrase)}
 			start := time.Now()
-			err = d.runSingle(cmd.Context(), cases)
+			if single {
+				err = d.runSingle(cmd.Context(), cases)
+			} else {
+				err = d.runFederation(cmd.Context(), cases)
+			}
 			if !keep {
 				os.RemoveAll(dir)
 			}
@@ -63,9 +76,9 @@ command it runs, so the demo doubles as a tutorial.
 				return fmt.Errorf("demo failed: %w", err)
 			}
 			fmt.Fprintf(e.stdout, "\nThe demo finished in %s.\n", time.Since(start).Round(100*time.Millisecond))
-			if keep {
-				fmt.Fprintf(e.stdout, "The node is in %s. Try:\n  export %s='demo-only passphrase, not for real cases'\n  %s query --dir %s --local \"SELECT COUNT(*) FROM cases GROUP BY citizenship\"\n",
-					dir, passphraseEnv, bin, filepath.Join(dir, "ngo"))
+			if keep && single {
+				fmt.Fprintf(e.stdout, "The node is in %s. Try:\n  export %s='%s'\n  %s query --dir %s --local \"SELECT COUNT(*) FROM cases GROUP BY citizenship\"\n",
+					dir, passphraseEnv, demoPassphrase, bin, filepath.Join(dir, "ngo"))
 			}
 			return nil
 		},
@@ -73,6 +86,7 @@ command it runs, so the demo doubles as a tutorial.
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the demo's directory and print how to use it")
 	cmd.Flags().StringVar(&dir, "dir", "", "where to put the demo (default: a new temporary directory)")
 	cmd.Flags().IntVar(&cases, "cases", 10000, "synthetic cases per node")
+	cmd.Flags().BoolVar(&single, "single", false, "one node on its own: import, exact figures, private answers, budget")
 	return cmd
 }
 

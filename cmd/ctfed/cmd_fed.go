@@ -370,7 +370,7 @@ func (e *env) federatedQuery(ctx context.Context, n *nodeDir, req *node.QueryReq
 		if c.Reason != "" {
 			why += ": " + c.Reason
 		}
-		if c.Detail != "" {
+		if c.Detail != "" && c.Detail != c.Reason {
 			why += " (" + c.Detail + ")"
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", c.Org, c.Country, why)

@@ -29,6 +29,7 @@ func newQueryCmd(e *env) *cobra.Command {
 		jsonIn    bool
 		timeout   time.Duration
 		purpose   string
+		queryID   string
 	)
 	cmd := &cobra.Command{
 		Use:   "query --dir DIR [--local | --exact] [flags] SQL",
@@ -106,7 +107,10 @@ With --json the argument is the query's JSON form instead of SQL.`,
 				if strings.TrimSpace(purpose) == "" {
 					return node.E(op, node.Invalid, "a federated query needs a --purpose: each member's operator sees it")
 				}
-				req := &node.QueryRequest{ID: newQueryID(), Query: q, Epsilon: epsilon, Delta: delta, Mechanism: mechanism, Purpose: purpose}
+				if queryID == "" {
+					queryID = newQueryID()
+				}
+				req := &node.QueryRequest{ID: queryID, Query: q, Epsilon: epsilon, Delta: delta, Mechanism: mechanism, Purpose: purpose}
 				if req.Epsilon == 0 {
 					req.Epsilon = svc.Policy.DefaultEpsilon
 				}
@@ -190,6 +194,7 @@ With --json the argument is the query's JSON form instead of SQL.`,
 	cmd.Flags().BoolVar(&all, "all", false, "list suppressed (or, with --exact, empty) cells in the table too")
 	cmd.Flags().BoolVar(&jsonIn, "json", false, "the argument is the query's JSON form")
 	cmd.Flags().DurationVar(&timeout, "timeout", 0, "how long a federated query waits for answers (default federation.query_timeout)")
+	cmd.Flags().StringVar(&queryID, "id", "", "the federated query's ID (default: a new one); ask again with the same ID to collect answers that were pending approval, never charged twice")
 	cmd.Flags().StringVar(&purpose, "purpose", "", "why you ask: shown to each member's operator (required for federated queries)")
 	return cmd
 }
