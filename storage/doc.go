@@ -50,10 +50,15 @@
 //	meta/schema                 u32 BE: SchemaVersion of the layout
 //	meta/codebook               codebook version the store was created with
 //	meta/count                  u64 BE: number of cases
-//	l/                          reserved: privacy-budget ledger
-//	a/                          reserved: audit log
+//	l/n/<year u16>              node-wide privacy budget spent on a year (ledger.go)
+//	l/o/<org>\x00<year u16>     an organisation's budget spent on a year
+//	l/c/<epoch>/<hash>          a cached answer of one epoch, with a TTL
+//	a/<seq u64 BE>              an audit entry, hash-chained (audit.go)
+//	meta/audit_head             the audit log's newest sequence number and hash
+//	hr/<peer>\x00<seq u64 BE>   an audit head another node signed in an answer
+//	p/<approval id>             a remote query awaiting (or decided by) approval (approvals.go)
+//	r/<peer>\x00<query id>      the reply given to a remote query ID, with a TTL
 //	u/                          reserved: users
-//	q/                          reserved: answer cache
 //
 // Writes are serialised; PutCases writes one batch (at most MaxBatch cases)
 // in one transaction, so an import interrupted at any point holds whole
