@@ -101,6 +101,13 @@ func (d *Data) Threads(ctx context.Context) (int, error) {
 	return n, err
 }
 
+// Version returns DuckDB's version.
+func (d *Data) Version(ctx context.Context) (string, error) {
+	var v string
+	err := d.DB.QueryRowContext(ctx, "SELECT version()").Scan(&v)
+	return v, err
+}
+
 func enumDDL(name string, l *node.CodeList) string {
 	vals := make([]string, 0, len(l.Codes))
 	for _, v := range l.Values() {

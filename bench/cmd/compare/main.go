@@ -45,8 +45,12 @@ func run(ctx context.Context, n, iters, threads int, seed uint64) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("loaded %d cases into ctfed and DuckDB in %v; GOMAXPROCS %d, DuckDB threads %d, %d CPUs, load average %s\n",
-		n, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), got, runtime.NumCPU(), loadAverage())
+	version, err := d.Version(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("loaded %d cases into ctfed and DuckDB %s in %v; GOMAXPROCS %d, DuckDB threads %d, %d CPUs, load average %s\n",
+		n, version, time.Since(start).Round(time.Millisecond), runtime.GOMAXPROCS(0), got, runtime.NumCPU(), loadAverage())
 	if err := d.Verify(ctx); err != nil {
 		return err
 	}

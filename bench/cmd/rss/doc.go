@@ -12,6 +12,7 @@
 // holding the cases, without the loading's.
 //
 //	go run ./cmd/rss [-n 1000000] [-dir DIR] [-keep]
+//	go run ./cmd/rss -reopen-only -dir DIR [-memprofile FILE]   # a kept node again
 //
 // It prints times and sizes only, never a case or a count.
 //

@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -24,11 +26,12 @@ func main() {
 	keep := fs.Bool("keep", false, "keep the node directory")
 	reopen := fs.Bool("reopen-only", false, "only open -dir, query it and report (the child run)")
 	seed := fs.Uint64("seed", 1, "seed of the synthetic cases")
+	memprofile := fs.String("memprofile", "", "with -reopen-only: write a heap profile of the open node to this file")
 	_ = fs.Parse(os.Args[1:])
 	ctx := context.Background()
 	var err error
 	if *reopen {
-		err = openAndReport(ctx, *dir, "child (open + query only)")
+		err = openAndReport(ctx, *dir, "child (open + query only)", *memprofile)
 	} else {
 		err = run(ctx, *n, *seed, *dir, *keep)
 	}
@@ -54,7 +57,7 @@ func run(ctx context.Context, n int, seed uint64, dir string, keep bool) error {
 		return err
 	}
 	report("after load (this process)")
-	if err := openAndReport(ctx, dir, "reopen in the loading process"); err != nil {
+	if err := openAndReport(ctx, dir, "reopen in the loading process", ""); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -120,8 +123,9 @@ func load(ctx context.Context, dir string, n int, seed uint64) error {
 }
 
 // openAndReport opens the node in dir (rebuilding its projection), runs
-// the cross-tab and reports the open time, the query time and the memory.
-func openAndReport(ctx context.Context, dir, what string) error {
+// the cross-tab and reports the open time, the query time and the memory,
+// and writes a heap profile to memprofile if it is not empty.
+func openAndReport(ctx context.Context, dir, what, memprofile string) error {
 	kr, err := storage.OpenKeyring(dir, nil)
 	if err != nil {
 		return err
@@ -154,17 +158,32 @@ func openAndReport(ctx context.Context, dir, what string) error {
 		what, open.Round(time.Millisecond), n, float64(n)/open.Seconds(), times[len(times)/2].Round(10*time.Microsecond),
 		float64(db.ProjectionBytes())/(1<<20))
 	report(what)
+	if memprofile != "" {
+		f, err := os.Create(memprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		return pprof.WriteHeapProfile(f)
+	}
 	return nil
 }
 
-// report prints the process's resident memory after a GC.
+// report prints the process's resident memory after a GC (VmHWM is the
+// peak; RssAnon is memory the process owns, RssFile the pages of the store's
+// files it has mapped and read, which the kernel may drop), then again after
+// the Go runtime returned its free memory to the system.
 func report(what string) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	st := procStatus("VmHWM", "VmRSS")
-	fmt.Printf("%s: peak RSS %s, RSS after GC %s (Go heap in use %.0f MiB, from the OS %.0f MiB)\n",
-		what, st["VmHWM"], st["VmRSS"], float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20))
+	st := procStatus("VmHWM", "VmRSS", "RssAnon", "RssFile")
+	fmt.Printf("%s: peak RSS %s, RSS after GC %s (anonymous %s, file-backed %s; Go heap in use %.0f MiB, Go total from the OS %.0f MiB)\n",
+		what, st["VmHWM"], st["VmRSS"], st["RssAnon"], st["RssFile"], float64(ms.HeapInuse)/(1<<20), float64(ms.Sys)/(1<<20))
+	debug.FreeOSMemory()
+	st = procStatus("VmRSS", "RssAnon", "RssFile")
+	fmt.Printf("%s: RSS after returning free memory to the OS %s (anonymous %s, file-backed %s)\n",
+		what, st["VmRSS"], st["RssAnon"], st["RssFile"])
 }
 
 // procStatus reads the given fields of /proc/self/status, in MiB.
