@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -46,6 +47,9 @@ func (db *DB) openProjection(ctx context.Context) error {
 		return err
 	}
 	db.proj = p
+	if abs, err := filepath.Abs(filepath.Join(db.Dir, StoreDir)); err == nil {
+		releaseMappedPages(abs)
+	}
 	return nil
 }
 
