@@ -11,8 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// releaseMappedPages tells the kernel that the pages of the store's table
-// files this process has mapped are not needed now. Badger maps its tables;
+// releaseMappedPages tells the kernel that the pages of the store's
+// files (tables, value log, memtable logs) this process has mapped are not
+// needed now. Badger maps its tables;
 // rebuilding the projection at open reads every table end to end, which
 // would leave the whole store resident in the process's memory for as long
 // as it runs. The pages stay in the page cache and fault back in on the
@@ -26,7 +27,7 @@ func releaseMappedPages(storeDir string) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || !strings.HasPrefix(fields[5], storeDir) || !strings.HasSuffix(fields[5], ".sst") {
+		if len(fields) < 6 || !strings.HasPrefix(fields[5], storeDir) || !(strings.HasSuffix(fields[5], ".sst") || strings.HasSuffix(fields[5], ".vlog") || strings.HasSuffix(fields[5], ".mem")) {
 			continue
 		}
 		lo, hi, ok := strings.Cut(fields[0], "-")

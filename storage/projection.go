@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"path/filepath"
+	"runtime/debug"
 
 	"github.com/dgraph-io/badger/v4"
 
@@ -17,7 +18,16 @@ var _ node.Aggregator = (*DB)(nil)
 // notify). It runs in Open.
 func (db *DB) openProjection(ctx context.Context) error {
 	p := columnar.New(db.Codebook)
-	err := db.bdb.View(func(txn *badger.Txn) error {
+	storeDir, err := filepath.Abs(filepath.Join(db.Dir, StoreDir))
+	if err != nil {
+		storeDir = ""
+	}
+	// The rebuild decodes every case once and keeps only the projection:
+	// collect its garbage eagerly, and hand back the table pages it read as
+	// it goes, so that opening a large store does not peak far above what
+	// the open node then holds.
+	defer debug.SetGCPercent(debug.SetGCPercent(25))
+	err = db.bdb.View(func(txn *badger.Txn) error {
 		prefix := caseKey(nil, "")
 		it := txn.NewIterator(badger.IteratorOptions{PrefetchValues: true, PrefetchSize: 256, Prefix: prefix})
 		defer it.Close()
@@ -26,6 +36,9 @@ func (db *DB) openProjection(ctx context.Context) error {
 			if n++; n%4096 == 0 {
 				if err := ctx.Err(); err != nil {
 					return node.E("", node.Unavailable, "%w", err)
+				}
+				if n%(1<<17) == 0 && storeDir != "" {
+					releaseMappedPages(storeDir)
 				}
 			}
 			err := it.Item().Value(func(v []byte) error {
@@ -47,8 +60,8 @@ func (db *DB) openProjection(ctx context.Context) error {
 		return err
 	}
 	db.proj = p
-	if abs, err := filepath.Abs(filepath.Join(db.Dir, StoreDir)); err == nil {
-		releaseMappedPages(abs)
+	if storeDir != "" {
+		releaseMappedPages(storeDir)
 	}
 	return nil
 }
