@@ -1,7 +1,8 @@
 // Package storage is a ctfed node's encrypted store, on badger/v4: the
 // organisation's case records with every earlier version, their identity
 // fields sealed per case, the node keyring (keys.json), and encrypted
-// backups. DB implements node.CaseStore.
+// backups, and the node's users, web sessions and API tokens. DB implements
+// node.CaseStore and node.UserStore.
 //
 // storage may import node, privacy (budget arithmetic for the ledger) and
 // storage/columnar, the in-memory projection used for aggregation, which
@@ -58,7 +59,11 @@
 //	hr/<peer>\x00<seq u64 BE>   an audit head another node signed in an answer
 //	p/<approval id>             a remote query awaiting (or decided by) approval (approvals.go)
 //	r/<peer>\x00<query id>      the reply given to a remote query ID, with a TTL
-//	u/                          reserved: users
+//	u/u/<name>                  a user: role, disabled, the argon2id hash of its
+//	                            password with the hash's parameters (users.go)
+//	u/s/<hex SHA-256 of ID>     a web session: user, CSRF token, expiry; with a TTL
+//	u/t/<hex SHA-256 of secret> an API token: name, role, creator, expiry, revoked;
+//	                            its ID is the first 16 hex digits of the key's hash
 //
 // Writes are serialised; PutCases writes one batch (at most MaxBatch cases)
 // in one transaction, so an import interrupted at any point holds whole
