@@ -186,6 +186,10 @@ func reasonOf(k node.Kind, err error) string {
 			return ReasonBudgetQueryCap
 		}
 	}
+	// node.QueryService carries the cap as its reason code, not the CapError.
+	if r := node.ReasonOf(err); knownReasons[r] {
+		return r
+	}
 	return ReasonBudget
 }
 
