@@ -66,8 +66,6 @@ type token struct {
 	line, col int
 }
 
-func (t token) pos() string { return fmt.Sprintf("%d:%d", t.line, t.col) }
-
 // describe renders t for an error message: 'GROPU', 'x', '(' or end of query.
 func (t token) describe() string {
 	if t.kind == tokEOF {
