@@ -27,6 +27,7 @@ func newInitCmd(e *env) *cobra.Command {
 		authority bool
 		pin       string
 		listen    []string
+		pnet      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "init --dir DIR --org NAME --country ISO3",
@@ -80,7 +81,10 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 			if err != nil {
 				return err
 			}
-			note, err := setupFederation(p.dir, kr, &cfg, authority, pin)
+			if pnet && !authority {
+				return node.E(op, node.Invalid, "--private-network is chosen by the authority (with --authority); members receive the key in their join bundle")
+			}
+			note, err := setupFederation(p.dir, kr, &cfg, authority, pin, pnet)
 			if err != nil {
 				return err
 			}
@@ -117,6 +121,7 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 	cmd.Flags().BoolVar(&authority, "authority", false, "make this node the federation authority (HQ): it holds the key that admits members")
 	cmd.Flags().StringVar(&pin, "authority-key", "", "pin the federation authority's fingerprint (from the authority's operator)")
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen addresses (default /ip4/0.0.0.0/tcp/4001)")
+	cmd.Flags().BoolVar(&pnet, "private-network", false, "with --authority: give the federation a private network key, which every connection then needs (TCP only; it travels in join bundles, which become secrets)")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("country")
 	return cmd

@@ -162,7 +162,7 @@ func dialable(listen []string, peerID string) []string {
 // setupFederation gives a new node its network identity and join request
 // and, with authority, makes it the federation authority; with pin, it pins
 // the authority's fingerprint.
-func setupFederation(dir string, kr *storage.Keyring, cfg *config.Config, authority bool, pin string) (string, error) {
+func setupFederation(dir string, kr *storage.Keyring, cfg *config.Config, authority bool, pin string, pnet bool) (string, error) {
 	const op = "init"
 	id, err := federation.NewIdentity()
 	if err != nil {
@@ -181,6 +181,14 @@ func setupFederation(dir string, kr *storage.Keyring, cfg *config.Config, author
 		cfg.Federation.AuthorityKey = base64.StdEncoding.EncodeToString(pub)
 		cfg.Federation.AuthorityAddrs = dialable(cfg.Federation.Listen, id.PeerID().String())
 		note = fmt.Sprintf("This node is the federation authority. Its fingerprint, which every member pins at init:\n  %s\n", cfg.Federation.Authority)
+		if pnet {
+			psk, err := federation.NewPSK()
+			if err != nil {
+				return "", err
+			}
+			kr.SetExtra(keyPSK, psk)
+			note += fmt.Sprintf("Private network key %s: every connection needs it; join bundles carry it, so hand them over as secrets.\n", federation.PSKFingerprint(psk))
+		}
 	} else if pin != "" {
 		fp, err := federation.ParseFingerprint(pin)
 		if err != nil {
