@@ -61,6 +61,9 @@ the demo doubles as a tutorial. --single runs one node on its own instead.
 					return err
 				}
 			}
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return err
+			}
 			d := &demo{e: e, bin: bin, dir: dir, keep: keep,
 				env: append(os.Environ(), passphraseEnv+"="+demoPassphrase)}
 			start := time.Now()

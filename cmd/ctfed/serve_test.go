@@ -105,3 +105,20 @@ func TestAuditVerifyIntact(t *testing.T) {
 		t.Fatalf("audit verify: %s", out)
 	}
 }
+
+// TestDemo runs the federation demo end to end, as `make demo` does, with
+// smaller caseloads: an authority and four members as separate processes,
+// federated answers beside the truth, a partial answer and a refusal. The
+// demo exits non-zero if any step fails.
+func TestDemo(t *testing.T) {
+	work := t.TempDir()
+	out, errOut, err := ctfed(t, work, "demo", "--cases", "3000", "--dir", filepath.Join(work, "demo"))
+	if err != nil {
+		t.Fatalf("demo failed: %v\n%s\n%s", err, out, errOut)
+	}
+	for _, want := range []string{"coverage: 4 of 4 answered", "coverage: 3 of 4 answered", "unreachable", "refused: budget", "The demo finished"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+}
