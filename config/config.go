@@ -94,6 +94,12 @@ type Privacy struct {
 // Web is the node's HTTP listener.
 type Web struct {
 	Listen string `toml:"listen"`
+	// CertFile and KeyFile are the TLS certificate and key (PEM); relative
+	// paths are in the node directory. Required on a non-loopback address.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+	// Disabled turns the web application off.
+	Disabled bool `toml:"disabled"`
 }
 
 // Duration is a time.Duration written as "24h" in the file.
@@ -331,8 +337,14 @@ epoch = {{printf "%q" .Privacy.Epoch.String}}
 
 [web]
 # The web application's address. On any address other than loopback the
-# node serves TLS only.
+# node serves TLS only, with this certificate and key (PEM; relative to the
+# node directory). "ctfed init --web-listen" on such an address makes a
+# self-signed pair and prints its fingerprint.
 listen = {{printf "%q" .Web.Listen}}
+cert_file = {{printf "%q" .Web.CertFile}}
+key_file = {{printf "%q" .Web.KeyFile}}
+# Turn the web application off (the CLI and the federation keep working).
+disabled = {{.Web.Disabled}}
 
 [federation]
 # The fingerprint of the federation authority's key, pinned at init. Every
