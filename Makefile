@@ -27,7 +27,7 @@ fuzz: ## fuzz every target for LONGFUZZ (default 2m) each
 	FUZZTIME=$(LONGFUZZ) scripts/fuzz.sh
 
 bench: ## the benchmarks of every target in the issues (figures in docs/benchmarks.md)
-	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1x -timeout 60m ./storage/... ./node/... ./privacy/...
+	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1x -timeout 60m ./storage/... ./node/... ./privacy/... ./federation/...
 	cd bench && $(GO) run ./cmd/compare && $(GO) run ./cmd/rss
 
 dp-audit: ## full-size statistical audits of the privacy mechanisms

@@ -48,6 +48,8 @@ type e2eSpec struct {
 	cases                 int
 	seed                  uint64
 	policy                func(*node.Policy)
+	// store, when set, adjusts the store's badger settings before it opens.
+	store func(*storage.DB)
 }
 
 // e2eFed is a federation of contributors and one querier, all admitted by
@@ -70,7 +72,7 @@ func e2eHugeCaps() privacy.Caps {
 // spec. The default policy with huge caps lets the querier's peer ask; spec
 // policy functions adjust it. Everything is closed at the end of the test,
 // nodes before stores.
-func newE2EFed(t *testing.T, specs []e2eSpec) *e2eFed {
+func newE2EFed(t testing.TB, specs []e2eSpec) *e2eFed {
 	t.Helper()
 	key, err := federation.NewAuthorityKey()
 	if err != nil {
@@ -98,7 +100,7 @@ func newE2EFed(t *testing.T, specs []e2eSpec) *e2eFed {
 		ids[i] = admit(s.org, s.country, node.RoleContributor)
 	}
 	for i, s := range specs {
-		db := mustOpenE2EDB(t)
+		db := mustOpenE2EDB(t, s.store)
 		mustPutSynth(t, db, s.cases, s.seed, s.profile)
 		p := node.DefaultPolicy()
 		p.Caps = e2eHugeCaps()
@@ -129,8 +131,9 @@ func newE2EFed(t *testing.T, specs []e2eSpec) *e2eFed {
 }
 
 // mustOpenE2EDB opens a store in a new directory with an insecure keyring
-// and small badger settings, and closes it at the end of the test.
-func mustOpenE2EDB(t *testing.T) *storage.DB {
+// and small badger settings, after configure (if any) adjusted them, and
+// closes it at the end of the test.
+func mustOpenE2EDB(t testing.TB, configure func(*storage.DB)) *storage.DB {
 	t.Helper()
 	dir := t.TempDir()
 	kr, _, err := storage.CreateKeyring(dir, nil, true)
@@ -144,6 +147,9 @@ func mustOpenE2EDB(t *testing.T) *storage.DB {
 	db.ValueLogFileSize = 16 << 20
 	db.BlockCacheSize = 1 << 20
 	db.IndexCacheSize = 1 << 20
+	if configure != nil {
+		configure(db)
+	}
 	if err := db.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +163,7 @@ func mustOpenE2EDB(t *testing.T) *storage.DB {
 
 // mustPutSynth writes n synthetic cases of profile, in batches of at most
 // storage.MaxBatch (smaller here: the test stores' memtables are small).
-func mustPutSynth(t *testing.T, db *storage.DB, n int, seed uint64, profile string) {
+func mustPutSynth(t testing.TB, db *storage.DB, n int, seed uint64, profile string) {
 	t.Helper()
 	seq, err := synth.Generate(n, seed, profile)
 	if err != nil {
@@ -183,7 +189,7 @@ func mustPutSynth(t *testing.T, db *storage.DB, n int, seed uint64, profile stri
 
 // mustOpenE2ENode opens a node for id on 127.0.0.1 with the authority's
 // current roster, after configure (if any) adjusted it.
-func mustOpenE2ENode(t *testing.T, auth *federation.Authority, id *federation.Identity, configure func(*federation.Node)) *federation.Node {
+func mustOpenE2ENode(t testing.TB, auth *federation.Authority, id *federation.Identity, configure func(*federation.Node)) *federation.Node {
 	t.Helper()
 	n := federation.NewNode(id, auth.PublicKey())
 	n.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
