@@ -76,43 +76,40 @@ derived from the row under a key of this node, so it reveals nothing.`,
 			defer n.close()
 			ropt := casefile.ReadOptions{Format: f, Codebook: node.DefaultCodebook(), HMACKey: n.keys.HMACKey(), DefaultConsent: consent}
 
-			// Pass 1: validate every row, keeping nothing.
+			// Every row is checked before anything is written; the cases
+			// are kept for writing when they fit in memory, else the file is
+			// read again.
 			start := time.Now()
-			src, err := os.Open(path)
-			if err != nil {
-				return node.E(op, node.NotFound, "%v", err)
-			}
-			checked, err := casefile.Scan(src, path, ropt, func(int, *node.Case) error { return nil })
-			src.Close()
-			if err != nil {
-				return err
-			}
-			if len(checked.Rejected) > 0 {
-				printRowErrors(e.stderr, checked, 20)
-				if !skipInvalid {
-					fmt.Fprintf(e.stdout, "%s\nNothing was imported. Fix the rows above, or use --skip-invalid to import the %d good rows.\n", checked.Summary(), checked.Valid)
-					return checked.Err()
+			open := func() (io.ReadCloser, error) {
+				f, err := os.Open(path)
+				if err != nil {
+					return nil, node.E(op, node.NotFound, "%v", err)
 				}
-				if err := writeRejects(rejects, checked); err != nil {
-					return err
+				return f, nil
+			}
+			bar := &bar{}
+			check := func(checked *casefile.Result) error {
+				if len(checked.Rejected) > 0 {
+					printRowErrors(e.stderr, checked, 20)
+					if !skipInvalid {
+						fmt.Fprintf(e.stdout, "%s\nNothing was imported. Fix the rows above, or use --skip-invalid to import the %d good rows.\n", checked.Summary(), checked.Valid)
+						return checked.Err()
+					}
+					if err := writeRejects(rejects, checked); err != nil {
+						return err
+					}
+					fmt.Fprintf(e.stderr, "The problems of %d rejected rows are in %s.\n", len(checked.Rejected), rejects)
 				}
-				fmt.Fprintf(e.stderr, "The problems of %d rejected rows are in %s.\n", len(checked.Rejected), rejects)
+				bar = e.progress(checked.Valid, "importing")
+				return nil
 			}
-
-			// Pass 2: write the valid cases in atomic batches.
-			src, err = os.Open(path)
-			if err != nil {
-				return node.E(op, node.NotFound, "%v", err)
-			}
-			defer src.Close()
-			bar := e.progress(checked.Valid, "importing")
 			mode := node.CreateOnly
 			if update {
 				mode = node.Upsert
 			}
-			iopt := casefile.ImportOptions{BatchSize: batch, Mode: mode, By: operator(), Total: checked.Valid,
+			iopt := casefile.ImportOptions{BatchSize: batch, Mode: mode, By: operator(),
 				Progress: func(done, _ int) { bar.set(done) }}
-			res, put, err := casefile.ImportReader(ctx, n.db, src, path, ropt, iopt)
+			res, put, err := casefile.ImportFile(ctx, n.db, open, path, ropt, iopt, check)
 			bar.finish()
 			if err != nil {
 				if put.Created+put.Updated > 0 {

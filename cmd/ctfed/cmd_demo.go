@@ -132,7 +132,7 @@ func (d *demo) run(ctx context.Context, quiet bool, args ...string) (string, err
 func (d *demo) runSingle(ctx context.Context, cases int) error {
 	ngo := filepath.Join(d.dir, "ngo")
 	d.say("A node for an NGO in Thailand")
-	if _, err := d.run(ctx, true, "init", "--dir", ngo, "--org", "Mekong Shelter (demo)", "--country", "THA"); err != nil {
+	if _, err := d.run(ctx, true, "init", "--dir", ngo, "--org", "Mekong Shelter (demo)", "--country", "THA", "--web-listen", "127.0.0.1:0"); err != nil {
 		return err
 	}
 	fmt.Fprintln(d.e.stdout, "(the recovery key it printed is not shown here)")

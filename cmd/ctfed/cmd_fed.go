@@ -18,6 +18,7 @@ import (
 
 	"github.com/ctfed/ctfed/federation"
 	"github.com/ctfed/ctfed/node"
+	"github.com/ctfed/ctfed/node/web"
 )
 
 func newAdmitCmd(e *env) *cobra.Command {
@@ -242,17 +243,35 @@ approvals, import, ...) reach it while it holds the store.`,
 				fp.node.Close(context.Background())
 				return err
 			}
+			var ws *web.Server
+			if !n.cfg.Web.Disabled {
+				ws = web.NewServer(n.db, n.db, n.db)
+				ws.Addr, ws.Logger, ws.Query = n.cfg.Web.Listen, log.Named("web"), svc
+				if n.cfg.Web.CertFile != "" {
+					ws.CertFile, ws.KeyFile = n.inDir(n.cfg.Web.CertFile), n.inDir(n.cfg.Web.KeyFile)
+				}
+				if err := ws.Open(ctx); err != nil {
+					ctl.close()
+					fp.node.Close(context.Background())
+					return err
+				}
+				log.Info("web application", zap.String("url", ws.URL()), zap.Bool("tls", ws.TLS()))
+			}
 			log.Info("node serving", zap.String("org", n.cfg.Node.Org), zap.String("peer_id", fp.node.PeerID().String()),
 				zap.Strings("addrs", fp.node.Addrs()), zap.String("control", filepath.Join(n.dir, controlSocket)))
 			<-ctx.Done()
 			log.Info("shutting down")
 			cctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 			defer cancel()
+			var errw error
+			if ws != nil {
+				errw = ws.Close(cctx)
+			}
 			errc := ctl.close()
 			errf := fp.node.Close(cctx)
 			n.svc, n.fed = nil, nil
 			errd := n.close()
-			if err := joinErrs(errc, errf, errd); err != nil {
+			if err := joinErrs(errw, errc, errf, errd); err != nil {
 				return err
 			}
 			log.Info("stopped")

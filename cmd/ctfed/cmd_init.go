@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,8 @@ func newInitCmd(e *env) *cobra.Command {
 		pin       string
 		listen    []string
 		pnet      bool
+		webListen string
+		admin     string
 	)
 	cmd := &cobra.Command{
 		Use:   "init --dir DIR --org NAME --country ISO3",
@@ -54,6 +57,9 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 			}
 			if len(listen) > 0 {
 				cfg.Federation.Listen = listen
+			}
+			if webListen != "" {
+				cfg.Web.Listen = webListen
 			}
 			if err := cfg.Validate(); err != nil {
 				return node.E(op, node.Invalid, "%s", strings.NewReplacer("node.org", "--org", "node.country", "--country").Replace(err.Error()))
@@ -91,10 +97,28 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 			if err := config.Write(filepath.Join(p.dir, config.FileName), &cfg); err != nil {
 				return node.E(op, node.Internal, "%w", err)
 			}
+			if host, _, err := net.SplitHostPort(cfg.Web.Listen); err == nil && !isLoopbackHost(host) {
+				cert, key, fp, err := makeSelfSigned(p.dir, host)
+				if err != nil {
+					return node.E(op, node.Internal, "web certificate: %w", err)
+				}
+				cfg.Web.CertFile, cfg.Web.KeyFile = cert, key
+				note += fmt.Sprintf("The web application on %s serves TLS only, with a self-signed certificate.\nIts SHA-256 fingerprint (check it when a browser first connects):\n  %s\n", cfg.Web.Listen, fp)
+				if err := config.Write(filepath.Join(p.dir, config.FileName), &cfg); err != nil {
+					return node.E(op, node.Internal, "%w", err)
+				}
+			}
 			db := storage.NewDB(p.dir, kr)
 			db.Logger = log.Named("storage")
 			if err := db.Open(cmd.Context()); err != nil {
 				return err
+			}
+			if admin != "" {
+				if err := createFirstAdmin(cmd.Context(), db, admin); err != nil {
+					db.Close(cmd.Context())
+					return err
+				}
+				note += fmt.Sprintf("Web admin: %s\n", admin)
 			}
 			if err := db.Close(cmd.Context()); err != nil {
 				return err
@@ -121,6 +145,8 @@ the directory can read it. Use it only for throwaway demos and tests.`,
 	cmd.Flags().BoolVar(&authority, "authority", false, "make this node the federation authority (HQ): it holds the key that admits members")
 	cmd.Flags().StringVar(&pin, "authority-key", "", "pin the federation authority's fingerprint (from the authority's operator)")
 	cmd.Flags().StringSliceVar(&listen, "listen", nil, "libp2p listen addresses (default /ip4/0.0.0.0/tcp/4001)")
+	cmd.Flags().StringVar(&webListen, "web-listen", "", "the web application's address (default 127.0.0.1:8080; any other than loopback gets a self-signed TLS certificate)")
+	cmd.Flags().StringVar(&admin, "admin", "", "create the first web admin with this name (password asked, or CTFED_USER_PASSWORD)")
 	cmd.Flags().BoolVar(&pnet, "private-network", false, "with --authority: give the federation a private network key, which every connection then needs (TCP only; it travels in join bundles, which become secrets)")
 	_ = cmd.MarkFlagRequired("org")
 	_ = cmd.MarkFlagRequired("country")
@@ -147,4 +173,13 @@ func checkEmptyDir(dir string) error {
 		return node.E(op, node.Invalid, "%s is not empty: choose a new directory", dir)
 	}
 	return nil
+}
+
+// isLoopbackHost reports whether host is a loopback name or address.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

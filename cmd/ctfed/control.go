@@ -42,7 +42,7 @@ type controlReply struct {
 // control socket instead of opening the store.
 var forwarded = map[string]bool{
 	"import": true, "export": true, "erase": true, "query": true, "budget": true, "info": true,
-	"backup": true, "approvals": true, "audit": true, "admit": true, "revoke": true, "join": true, "policy": true,
+	"backup": true, "approvals": true, "audit": true, "admit": true, "revoke": true, "join": true, "user": true,
 }
 
 // dirArg returns the value of --dir in args.

@@ -65,7 +65,7 @@ func (d *demo) runFederation(ctx context.Context, cases int) (err error) {
 
 	d.say("The federation authority (HQ) creates the federation's key")
 	if _, err := d.run(ctx, true, "init", "--dir", hq.dir, "--org", hq.org, "--country", hq.country, "--authority",
-		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", hq.port)); err != nil {
+		"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", hq.port), "--web-listen", "127.0.0.1:0"); err != nil {
 		return err
 	}
 	hcfg, err := config.Load(filepath.Join(hq.dir, config.FileName))
@@ -85,7 +85,7 @@ func (d *demo) runFederation(ctx context.Context, cases int) (err error) {
 	for _, m := range members {
 		d.say("%s (%s) sets up its node, with %d synthetic %s cases", m.org, m.country, cases, m.profile)
 		if _, err := d.run(ctx, true, "init", "--dir", m.dir, "--org", m.org, "--country", m.country, "--authority-key", fpr,
-			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", m.port)); err != nil {
+			"--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", m.port), "--web-listen", "127.0.0.1:0"); err != nil {
 			return err
 		}
 		csv := filepath.Join(d.dir, m.name+".csv")

@@ -161,3 +161,11 @@ func policyOf(cfg *config.Config) (node.Policy, error) {
 	}
 	return pol, nil
 }
+
+// inDir resolves a path of the configuration, relative to the node directory.
+func (n *nodeDir) inDir(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(n.dir, p)
+}

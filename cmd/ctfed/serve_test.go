@@ -17,7 +17,7 @@ import (
 func TestControlSocket(t *testing.T) {
 	work := t.TempDir()
 	dir := filepath.Join(work, "hq")
-	mustCtfed(t, work, "init", "--dir", dir, "--org", "HQ", "--country", "CHE", "--authority", "--listen", "/ip4/127.0.0.1/tcp/0")
+	mustCtfed(t, work, "init", "--dir", dir, "--org", "HQ", "--country", "CHE", "--authority", "--listen", "/ip4/127.0.0.1/tcp/0", "--web-listen", "127.0.0.1:0")
 	mustCtfed(t, work, "admit", "--dir", dir, "--roles", "querier,contributor", filepath.Join(dir, joinRequestFile), "--out", filepath.Join(work, "bundle.json"))
 	csv := filepath.Join(work, "cases.csv")
 	mustCtfed(t, work, "gen", "--cases", "500", "--seed", "9", "--out", csv)
