@@ -303,9 +303,8 @@ var dataSourceTable = map[string]string{
 	"casemanagement": "assistance_case", "case": "assistance_case", "hotline": "hotline_report",
 }
 
-// legacyCols returns the legacy shape's decoders; labels collects the labels
-// of ...Concatenated columns that ctfed does not know, per column.
-func legacyCols(cb *node.Codebook, unknownLabels func(col, label string)) map[string]ctdcCol {
+// legacyCols returns the legacy shape's decoders.
+func legacyCols(cb *node.Codebook) map[string]ctdcCol {
 	m := map[string]ctdcCol{
 		"yearofregistration": yearCol(),
 		"datasource": {field: "data_source", dec: func(st *rowState, v string) string {
@@ -355,16 +354,16 @@ func legacyCols(cb *node.Codebook, unknownLabels func(col, label string)) map[st
 				m[g.prefix+k] = binCol(g.field, set)
 			}
 		}
-		m[g.prefix+"concatenated"] = labelsCol(g.field, g.prefix+"Concatenated", g.table, unknownLabels)
+		m[g.prefix+"concatenated"] = labelsCol(g.field, g.prefix+"Concatenated", g.table)
 	}
-	m["typeofexploitconcatenated"] = labelsCol("exploitation_types", "typeOfExploitConcatenated", legacyExploit, unknownLabels)
-	m["recruiterrelationship"] = labelsCol("recruiter_relations", "RecruiterRelationship", legacyRelation, unknownLabels)
+	m["typeofexploitconcatenated"] = labelsCol("exploitation_types", "typeOfExploitConcatenated", legacyExploit)
+	m["recruiterrelationship"] = labelsCol("recruiter_relations", "RecruiterRelationship", legacyRelation)
 	return m
 }
 
 // labelsCol decodes a ';'-separated list of the CTDC's category labels.
-// Labels ctfed does not know are noted, not refused.
-func labelsCol(field, col string, table map[string]func(c *node.Case), unknown func(col, label string)) ctdcCol {
+// Labels ctfed does not know are noted (rowState.labels), not refused.
+func labelsCol(field, col string, table map[string]func(c *node.Case)) ctdcCol {
 	return ctdcCol{field: field, dec: func(st *rowState, v string) string {
 		if isMissing(strings.TrimSpace(v)) {
 			return ""
@@ -376,7 +375,7 @@ func labelsCol(field, col string, table map[string]func(c *node.Case), unknown f
 			}
 			set, ok := table[squash(l)]
 			if !ok {
-				unknown(col, l)
+				st.labels = append(st.labels, label{col: col, label: l})
 				continue
 			}
 			if set != nil {
@@ -418,7 +417,8 @@ func newCTDCShape(f Format, header []string, opt *ReadOptions) (*shape, error) {
 	}
 	var cols map[string]ctdcCol
 	if f == FormatCTDCLegacy {
-		cols = legacyCols(cb, noteLabel)
+		cols = legacyCols(cb)
+		sh.note = noteLabel
 	} else {
 		cols = ctdcCols(cb)
 	}
@@ -466,11 +466,7 @@ func newCTDCShape(f Format, header []string, opt *ReadOptions) (*shape, error) {
 		hh.Write([]byte{0x1f})
 	}
 	prefix := hh.Sum(nil)
-	mac := hmac.New(sha256.New, opt.HMACKey)
-	occurrences := make(map[[16]byte]uint32)
-	var buf []byte
-	consent := opt.DefaultConsent
-	sh.finish = func(st *rowState, fields []string) {
+	canonical := func(buf []byte, fields []string) []byte {
 		buf = append(buf[:0], prefix...)
 		for _, i := range order {
 			v := strings.TrimSpace(fields[i])
@@ -480,12 +476,29 @@ func newCTDCShape(f Format, header []string, opt *ReadOptions) (*shape, error) {
 			buf = binary.AppendUvarint(buf, uint64(len(v)))
 			buf = append(buf, v...)
 		}
-		sum := sha256.Sum256(buf)
+		return buf
+	}
+	// Occurrences are counted in file order, as rows are read; the codes
+	// are derived as rows are decoded, on several rows at once.
+	occurrences := make(map[[16]byte]uint32)
+	var orderBuf []byte
+	sh.order = func(fields []string) uint32 {
+		orderBuf = canonical(orderBuf, fields)
+		sum := sha256.Sum256(orderBuf)
 		var key [16]byte
 		copy(key[:], sum[:])
 		occ := occurrences[key]
 		occurrences[key] = occ + 1
-		st.c.Code = deriveCode(mac, buf, occ)
+		return occ
+	}
+	key := opt.HMACKey
+	consent := opt.DefaultConsent
+	sh.finish = func(st *rowState, fields []string) {
+		if st.mac == nil {
+			st.mac = hmac.New(sha256.New, key)
+		}
+		st.buf = canonical(st.buf, fields)
+		st.c.Code = deriveCode(st.mac, st.buf, st.occ)
 		st.c.Consent = consent
 	}
 	sh.notes = func() []string {

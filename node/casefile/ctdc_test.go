@@ -296,7 +296,7 @@ func TestDetectFormat(t *testing.T) {
 	}
 	// Every column of both shapes is read (or knowingly ignored).
 	cb := node.DefaultCodebook()
-	ctdc, legacy := ctdcCols(cb), legacyCols(cb, func(string, string) {})
+	ctdc, legacy := ctdcCols(cb), legacyCols(cb)
 	for _, c := range ctdcColumns {
 		if _, ok := ctdc[strings.ToLower(c)]; !ok {
 			t.Errorf("CTDC column %s has no decoder", c)

@@ -110,11 +110,13 @@ func dateField(get func(c *node.Case) *node.Date) ctfedField {
 	}
 }
 
-// eachEntry calls fn with the trimmed parts of each entry of a records
-// field, checking that each has between lo and hi (at most 4) parts; it
-// returns a problem message, or "".
-func eachEntry(v string, lo, hi int, want string, fn func(parts []string)) string {
-	var parts [4]string
+// eachEntry calls fn with st and the trimmed parts of each entry of a
+// records field, checking that each has between lo and hi (at most 4)
+// parts, and with the number of entries the field may have; it returns a
+// problem message, or "".
+func eachEntry(st *rowState, v string, lo, hi int, want string, fn func(st *rowState, parts []string, entries int)) string {
+	parts := st.parts[:]
+	entries := strings.Count(v, listSep) + 1
 	i := 0
 	for rest, more := v, true; more; {
 		var e string
@@ -134,9 +136,17 @@ func eachEntry(v string, lo, hi int, want string, fn func(parts []string)) strin
 		if n < lo || n > hi {
 			return fmt.Sprintf("entry %d has %d parts, want %s", i, n, want)
 		}
-		fn(parts[:n])
+		fn(st, parts[:n], entries)
 	}
 	return ""
+}
+
+// grow returns s with room for n elements when it has none yet.
+func grow[T any](s []T, n int) []T {
+	if s == nil {
+		return make([]T, 0, n)
+	}
+	return s
 }
 
 var ctfedFields = map[string]ctfedField{
@@ -183,8 +193,8 @@ var ctfedFields = map[string]ctfedField{
 
 	"traffickers": {
 		dec: func(st *rowState, v string) string {
-			return eachEntry(v, 4, 4, "sex|nationality|role|relation", func(p []string) {
-				st.c.Traffickers = append(st.c.Traffickers, node.Trafficker{Sex: p[0], Nationality: countryValue(p[1]), Role: p[2], Relation: p[3]})
+			return eachEntry(st, v, 4, 4, "sex|nationality|role|relation", func(st *rowState, p []string, entries int) {
+				st.c.Traffickers = append(grow(st.c.Traffickers, entries), node.Trafficker{Sex: p[0], Nationality: countryValue(p[1]), Role: p[2], Relation: p[3]})
 			})
 		},
 		enc: func(c *node.Case) string {
@@ -200,7 +210,7 @@ var ctfedFields = map[string]ctfedField{
 	},
 	"assistance": {
 		dec: func(st *rowState, v string) string {
-			return eachEntry(v, 1, 3, "service|date|provider", func(p []string) {
+			return eachEntry(st, v, 1, 3, "service|date|provider", func(st *rowState, p []string, entries int) {
 				s := node.Service{Service: p[0]}
 				if len(p) > 1 {
 					s.Date = node.Date(p[1])
@@ -208,7 +218,7 @@ var ctfedFields = map[string]ctfedField{
 				if len(p) > 2 {
 					s.Provider = p[2]
 				}
-				st.c.Assistance = append(st.c.Assistance, s)
+				st.c.Assistance = append(grow(st.c.Assistance, entries), s)
 			})
 		},
 		enc: func(c *node.Case) string {
@@ -226,8 +236,8 @@ var ctfedFields = map[string]ctfedField{
 	"reintegration_status": codeField(func(c *node.Case) *string { return &c.ReintegrationStatus }),
 	"follow_ups": {
 		dec: func(st *rowState, v string) string {
-			return eachEntry(v, 2, 2, "date|outcome", func(p []string) {
-				st.c.FollowUps = append(st.c.FollowUps, node.FollowUp{Date: node.Date(p[0]), Outcome: p[1]})
+			return eachEntry(st, v, 2, 2, "date|outcome", func(st *rowState, p []string, entries int) {
+				st.c.FollowUps = append(grow(st.c.FollowUps, entries), node.FollowUp{Date: node.Date(p[0]), Outcome: p[1]})
 			})
 		},
 		enc: func(c *node.Case) string {

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"unsafe"
 
 	"github.com/ctfed/ctfed/node"
 )
 
 // DefaultBatchSize is how many cases Import writes per atomic batch.
 const DefaultBatchSize = 2000
+
+// DefaultMaxMemory is how much memory ImportFile may keep a checked file's
+// cases in, by its estimate, before it writes them.
+const DefaultMaxMemory = 256 << 20
 
 // ImportOptions says how Import writes cases to a store.
 type ImportOptions struct {
@@ -28,6 +33,10 @@ type ImportOptions struct {
 	Progress func(done, total int)
 	// Total is how many cases ImportReader will write, for Progress.
 	Total int
+	// MaxMemory bounds the memory ImportFile keeps a file's checked cases
+	// in (default DefaultMaxMemory); a file whose cases need more is read
+	// again to write them.
+	MaxMemory int64
 }
 
 func (o ImportOptions) batchSize() int {
@@ -115,4 +124,97 @@ func ImportReader(ctx context.Context, store node.CaseStore, r io.Reader, name s
 		return nil, b.res, err
 	}
 	return res, b.res, b.flush()
+}
+
+// ImportFile checks every row of a case file, then writes its valid cases to
+// store in atomic batches, like Import, so that nothing is written when the
+// file has a bad row. open opens the file; name labels it in messages.
+// check is given the result of checking (its Cases empty) before anything is
+// written: its error ends the import, and ImportFile returns it. A nil
+// check refuses a file with any bad row (Result.Err). Once check accepts,
+// the valid cases are written, the bad rows skipped. Progress totals
+// Result.Valid unless opt.Total is set.
+//
+// The checked cases are kept in memory and written from there when they fit
+// in opt.MaxMemory; a larger file is opened and read again as ImportReader
+// reads it, in bounded memory. It returns the result of reading, what was
+// written until the first failing batch, and that batch's error.
+func ImportFile(ctx context.Context, store node.CaseStore, open func() (io.ReadCloser, error), name string, ropt ReadOptions, iopt ImportOptions, check func(*Result) error) (*Result, node.PutResult, error) {
+	var none node.PutResult
+	if check == nil {
+		check = (*Result).Err
+	}
+	budget := iopt.MaxMemory
+	if budget <= 0 {
+		budget = DefaultMaxMemory
+	}
+	f, err := open()
+	if err != nil {
+		return nil, none, err
+	}
+	var kept keptCases
+	keep := true
+	res, err := scan(f, name, ropt, func(line int, c *node.Case, size int) error {
+		if !keep {
+			return nil
+		}
+		kept.mem += caseMemory(c, size)
+		if kept.mem > budget {
+			keep, kept = false, keptCases{}
+			return nil
+		}
+		kept.cases = append(kept.cases, c)
+		kept.lines = append(kept.lines, line)
+		if len(kept.cases)%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return &node.Error{Op: "import", Kind: node.Unavailable, Err: err}
+			}
+		}
+		return nil
+	})
+	f.Close()
+	if err != nil {
+		return nil, none, err
+	}
+	if err := check(res); err != nil {
+		return res, none, err
+	}
+	if iopt.Total <= 0 {
+		iopt.Total = res.Valid
+	}
+	if !keep {
+		if f, err = open(); err != nil {
+			return nil, none, err
+		}
+		defer f.Close()
+		return ImportReader(ctx, store, f, name, ropt, iopt)
+	}
+	b := &batcher{ctx: ctx, store: store, opt: iopt, total: iopt.Total}
+	for i, c := range kept.cases {
+		kept.cases[i] = nil // written cases need not stay
+		if err := b.add(kept.lines[i], c); err != nil {
+			return res, b.res, err
+		}
+	}
+	return res, b.res, b.flush()
+}
+
+// keptCases are the cases ImportFile keeps between checking and writing,
+// and its estimate of their memory.
+type keptCases struct {
+	cases []*node.Case
+	lines []int
+	mem   int64
+}
+
+// caseMemory estimates the memory a decoded case holds: its row's text,
+// which its strings share, and the case's own structures.
+func caseMemory(c *node.Case, rowSize int) int64 {
+	n := rowSize + int(unsafe.Sizeof(*c)) + 3*8 + 2*int(unsafe.Sizeof(c)) + 8 // the case, its numbers, the kept slices' entries
+	strs := len(c.Identity.Aliases) + len(c.Identity.Documents) + len(c.TransitCountries) + len(c.RecruiterRelations) +
+		len(c.MeansOfControl) + len(c.ExploitationTypes) + len(c.LabourTypes) + len(c.SexualExploitationTypes)
+	n += strs * int(unsafe.Sizeof(""))
+	n += len(c.Traffickers)*int(unsafe.Sizeof(node.Trafficker{})) + len(c.Assistance)*int(unsafe.Sizeof(node.Service{})) +
+		len(c.FollowUps)*int(unsafe.Sizeof(node.FollowUp{}))
+	return int64(n)
 }

@@ -2,6 +2,7 @@ package casefile
 
 import (
 	"fmt"
+	"hash"
 	"io"
 	"slices"
 	"strings"
@@ -177,8 +178,19 @@ func Read(r io.Reader, name string, opt ReadOptions) (*Result, error) {
 
 // Scan reads a case file like Read but hands each valid case to fn with its
 // line, in file order, instead of keeping it; fn may be nil to only check
-// the file. Scan stops at fn's first error and returns it.
+// the file. fn is called from Scan's goroutine, one case at a time. Scan
+// stops at fn's first error and returns it. Rows are decoded and validated
+// on every core, a few batches of rows ahead of fn.
 func Scan(r io.Reader, name string, opt ReadOptions, fn func(line int, c *node.Case) error) (*Result, error) {
+	var each func(int, *node.Case, int) error
+	if fn != nil {
+		each = func(line int, c *node.Case, _ int) error { return fn(line, c) }
+	}
+	return scan(r, name, opt, each)
+}
+
+// scan is Scan; fn also gets the size in bytes of the case's row.
+func scan(r io.Reader, name string, opt ReadOptions, fn func(line int, c *node.Case, size int) error) (*Result, error) {
 	op := "read " + name
 	opt.Limits = opt.Limits.withDefaults()
 	if opt.Codebook == nil {
@@ -228,84 +240,60 @@ func Scan(r io.Reader, name string, opt ReadOptions, fn func(line int, c *node.C
 		return nil, &node.Error{Op: op, Kind: node.Invalid, Err: err}
 	}
 
+	s := &scanner{op: op, src: src, sh: sh, cb: opt.Codebook, lim: opt.Limits}
+	s.start()
+	defer s.close()
+
 	res := &Result{Name: name, Format: format}
-	cb := opt.Codebook
 	maxErr := opt.Limits.MaxErrors
 	seen := make(map[string]int) // case code → line of its first row
-	st := &rowState{}
-	for {
-		line, fields, rowErr, err := src.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fileError(op, err)
-		}
-		res.RowCount++
-		if res.RowCount > opt.Limits.MaxRows {
-			return nil, node.E(op, node.Invalid, "the file has more than %d rows", opt.Limits.MaxRows)
-		}
-		if rowErr != nil {
-			rowErr.Line = line
-			res.Rejected = append(res.Rejected, line)
-			res.addError(*rowErr, maxErr)
-			continue
-		}
-
-		st.reset(line)
-		c := st.c
-		for i, v := range fields {
-			if f := sh.cols[i]; f != nil {
-				if msg := f(st, v); msg != "" {
-					st.fail(sh.header[i], sh.value(i, v), msg, sh.fieldOf[i])
+	for b := range s.order {
+		<-b.done
+		for i := range b.rows {
+			r := &b.rows[i]
+			res.RowCount++
+			if r.rowErr != nil {
+				r.rowErr.Line = r.line
+				res.Rejected = append(res.Rejected, r.line)
+				res.addError(*r.rowErr, maxErr)
+				continue
+			}
+			if r.panicked {
+				return nil, node.E(op, node.Internal, "line %d could not be decoded", r.line)
+			}
+			if sh.note != nil {
+				for _, l := range r.labels {
+					sh.note(l.col, l.label)
+				}
+			}
+			c, errs := r.c, r.errs
+			if c.Code != "" {
+				if first, dup := seen[c.Code]; dup {
+					errs = append(errs, RowError{Column: sh.columnOf("case_code"), Value: truncate(c.Code, maxValueLen),
+						Msg: fmt.Sprintf("duplicates the case code of line %d", first)})
+				} else {
+					seen[c.Code] = r.line
+				}
+			}
+			if len(errs) > 0 {
+				res.Rejected = append(res.Rejected, r.line)
+				for _, e := range errs {
+					e.Line = r.line
+					res.addError(e, maxErr)
+				}
+				continue
+			}
+			res.Valid++
+			if fn != nil {
+				if err := fn(r.line, c, r.size); err != nil {
+					return nil, err
 				}
 			}
 		}
-		if sh.finish != nil {
-			sh.finish(st, fields)
+		if b.err != nil {
+			return nil, b.err
 		}
-		c.Normalize()
-		if err := c.Validate(cb); err != nil {
-			for _, fe := range node.FieldErrorsOf(err) {
-				field, _, _ := strings.Cut(fe.Field, "[")
-				field, _, _ = strings.Cut(field, ".")
-				if st.failed[field] {
-					continue // already reported by the column decoder
-				}
-				col := sh.columnOf(field)
-				msg := fe.Msg
-				if fe.Field != field {
-					msg = fe.Field + " " + fe.Msg
-				}
-				value := fe.Value
-				if cb.IsIdentity(field) {
-					value = ""
-				}
-				st.errs = append(st.errs, RowError{Column: col, Value: truncate(value, maxValueLen), Msg: msg})
-			}
-		}
-		if c.Code != "" {
-			if first, dup := seen[c.Code]; dup {
-				st.errs = append(st.errs, RowError{Column: sh.columnOf("case_code"), Value: truncate(c.Code, maxValueLen),
-					Msg: fmt.Sprintf("duplicates the case code of line %d", first)})
-			} else {
-				seen[c.Code] = line
-			}
-		}
-		if len(st.errs) > 0 {
-			res.Rejected = append(res.Rejected, line)
-			for _, e := range st.errs {
-				e.Line = line
-				res.addError(e, maxErr)
-			}
-			continue
-		}
-		res.Valid++
-		if fn != nil {
-			if err := fn(line, c); err != nil {
-				return nil, err
-			}
-		}
+		s.recycle(b)
 	}
 	res.Notes = append(res.Notes, sh.notes()...)
 	if res.RowCount == 0 {
@@ -314,18 +302,38 @@ func Scan(r io.Reader, name string, opt ReadOptions, fn func(line int, c *node.C
 	return res, nil
 }
 
-// rowState is the case being built from one row and that row's problems.
+// fieldName returns the node field a FieldError's field is in:
+// "traffickers" for "traffickers[2].sex".
+func fieldName(f string) string {
+	f, _, _ = strings.Cut(f, "[")
+	f, _, _ = strings.Cut(f, ".")
+	return f
+}
+
+// rowState is the case being built from one row and that row's problems. A
+// worker reuses one for all its rows.
 type rowState struct {
 	line   int
 	c      *node.Case
 	errs   []RowError
 	failed map[string]bool // node fields whose column already failed
+	occ    uint32          // the row's shape.order number
+	labels []label         // labels noted for shape.note
+
+	// Scratch space of the decoders and the shape's finish.
+	parts [4]string
+	mac   hash.Hash
+	buf   []byte
 }
+
+// label is a value of a column that the shape noted, not refused.
+type label struct{ col, label string }
 
 func (st *rowState) reset(line int) {
 	st.line = line
 	st.c = &node.Case{}
 	st.errs = st.errs[:0]
+	st.labels = st.labels[:0]
 	clear(st.failed)
 }
 
@@ -340,7 +348,8 @@ func (st *rowState) fail(col, value, msg, field string) {
 }
 
 // colFunc decodes one column's value into the row's case and returns a
-// problem message, or "".
+// problem message, or "". It is called on several rows at once, each with
+// its own rowState, so it changes nothing but st.
 type colFunc func(st *rowState, v string) string
 
 // shape is how one file's columns decode into a case.
@@ -350,8 +359,17 @@ type shape struct {
 	fieldOf  []string  // per column: the node field it fills, if one
 	identity []bool    // per column: an identity column, whose value is never repeated
 	fieldCol map[string]string
-	finish   func(st *rowState, fields []string)
-	notes    func() []string
+	// order, if set, is called with each row that splits into fields, in
+	// file order, before the row is decoded; finish gets its result in
+	// rowState.occ.
+	order func(fields []string) uint32
+	// finish completes a row's case after its columns; it is called on
+	// several rows at once.
+	finish func(st *rowState, fields []string)
+	// note, if set, is given the labels the columns noted (rowState.labels),
+	// in file order.
+	note  func(col, label string)
+	notes func() []string
 }
 
 // value returns column i's value as a RowError may show it.
