@@ -3,6 +3,8 @@ package casefile
 import (
 	"context"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -108,4 +110,102 @@ func TestImportCancelled(t *testing.T) {
 	if got, want := node.KindOf(err), node.Unavailable; got != want {
 		t.Errorf("kind: got %v, want %v", got, want)
 	}
+}
+
+func TestImportFile(t *testing.T) {
+	good := manyCases(10)
+	bad := manyCases(7) + "BAD,2020,woman,999,UKR,,,,,\n" // line 9
+	accept := func(*Result) error { return nil }
+	refuse := func(*Result) error { return node.E("test", node.Permission, "not now") }
+	tests := []struct {
+		name         string
+		data         string
+		maxMemory    int64
+		check        func(*Result) error
+		cancel       bool
+		wantKind     node.Kind
+		wantPut      node.PutResult
+		wantOpens    int
+		wantBatches  string
+		wantProgress string
+	}{
+		{name: "KeptInMemory", data: good, wantPut: node.PutResult{Created: 10}, wantOpens: 1,
+			wantBatches: "[4 4 2]", wantProgress: "4/10 8/10 10/10"},
+		{name: "ReadTwice", data: good, maxMemory: 2000, wantPut: node.PutResult{Created: 10}, wantOpens: 2,
+			wantBatches: "[4 4 2]", wantProgress: "4/10 8/10 10/10"},
+		{name: "BadRowRefused", data: bad, wantKind: node.Invalid, wantOpens: 1, wantBatches: "[]"},
+		{name: "BadRowSkipped", data: bad, check: accept, wantPut: node.PutResult{Created: 7}, wantOpens: 1,
+			wantBatches: "[4 3]", wantProgress: "4/7 7/7"},
+		{name: "BadRowSkippedReadTwice", data: bad, maxMemory: 2000, check: accept, wantPut: node.PutResult{Created: 7},
+			wantOpens: 2, wantBatches: "[4 3]", wantProgress: "4/7 7/7"},
+		{name: "CheckRefuses", data: good, check: refuse, wantKind: node.Permission, wantOpens: 1, wantBatches: "[]"},
+		{name: "Cancelled", data: good, cancel: true, wantKind: node.Unavailable, wantOpens: 1, wantBatches: "[]"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			store := newMemStore()
+			opens := 0
+			open := func() (io.ReadCloser, error) {
+				opens++
+				return io.NopCloser(strings.NewReader(tt.data)), nil
+			}
+			var progress []string
+			opt := ImportOptions{BatchSize: 4, By: "test", MaxMemory: tt.maxMemory, Progress: func(done, total int) {
+				progress = append(progress, fmt.Sprintf("%d/%d", done, total))
+			}}
+			res, put, err := ImportFile(ctx, store, open, "cases.csv", ReadOptions{}, opt, tt.check)
+			if got := node.KindOf(err); got != tt.wantKind {
+				t.Fatalf("kind: got %v, want %v (%v)", got, tt.wantKind, err)
+			}
+			if put != tt.wantPut {
+				t.Errorf("result: got %v, want %v", put, tt.wantPut)
+			}
+			if opens != tt.wantOpens {
+				t.Errorf("opens: got %v, want %v", opens, tt.wantOpens)
+			}
+			if got := fmt.Sprint(store.sizes); got != tt.wantBatches {
+				t.Errorf("batches: got %v, want %v", got, tt.wantBatches)
+			}
+			if got := strings.Join(progress, " "); got != tt.wantProgress {
+				t.Errorf("progress: got %v, want %v", got, tt.wantProgress)
+			}
+			if err != nil {
+				return
+			}
+			// The same result and the same stored cases as reading the file.
+			want := mustRead(t, tt.data, "cases.csv", ReadOptions{})
+			if got, w := fmt.Sprint(res.RowCount, res.Valid, res.Rejected, len(res.Cases)), fmt.Sprint(want.RowCount, want.Valid, want.Rejected, 0); got != w {
+				t.Errorf("rows, valid, rejected, kept: got %v, want %v", got, w)
+			}
+			for _, c := range want.Cases {
+				got, err := store.Case(ctx, c.Code, true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, c) {
+					t.Errorf("case %s: got %+v, want %+v", c.Code, got, c)
+				}
+			}
+			// Importing again changes nothing.
+			_, again, err := ImportFile(ctx, store, open, "cases.csv", ReadOptions{}, ImportOptions{By: "test", MaxMemory: tt.maxMemory}, tt.check)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := (node.PutResult{Unchanged: tt.wantPut.Created}); again != want {
+				t.Errorf("again: got %v, want %v", again, want)
+			}
+		})
+	}
+	t.Run("OpenFails", func(t *testing.T) {
+		open := func() (io.ReadCloser, error) { return nil, node.E("test", node.NotFound, "no such file") }
+		_, _, err := ImportFile(context.Background(), newMemStore(), open, "cases.csv", ReadOptions{}, ImportOptions{By: "test"}, nil)
+		if got, want := node.KindOf(err), node.NotFound; got != want {
+			t.Errorf("kind: got %v, want %v", got, want)
+		}
+	})
 }
