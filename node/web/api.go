@@ -188,7 +188,7 @@ func (s *Server) apiCreateCase(w http.ResponseWriter, r *http.Request, p *princi
 		s.apiInvalid(w, r, err)
 		return
 	}
-	_, err := s.Cases.PutCases(ctx, []*node.Case{&c}, node.CreateOnly, p.Name)
+	res, err := s.Cases.PutCases(ctx, []*node.Case{&c}, node.CreateOnly, p.Name)
 	switch node.KindOf(err) {
 	case node.Unknown:
 	case node.Conflict:
@@ -199,6 +199,11 @@ func (s *Server) apiCreateCase(w http.ResponseWriter, r *http.Request, p *princi
 		return
 	default:
 		s.apiError(w, r, err, "")
+		return
+	}
+	if res.Created == 0 {
+		// The same case was stored already: a repeated request.
+		s.respondCase(w, r, p, c.Code, http.StatusOK, "unchanged", false)
 		return
 	}
 	if err := s.audit(ctx, p, ActionCaseCreate, c.Code, fmt.Sprintf("version %d, api", c.Version)); err != nil {

@@ -91,7 +91,7 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request, p *principal
 		s.renderForm(w, r, p, http.StatusBadRequest, cf, v, rd, errs, "")
 		return
 	}
-	_, err := s.Cases.PutCases(ctx, []*node.Case{c}, node.CreateOnly, p.Name)
+	res, err := s.Cases.PutCases(ctx, []*node.Case{c}, node.CreateOnly, p.Name)
 	switch node.KindOf(err) {
 	case node.Unknown:
 	case node.Conflict:
@@ -105,9 +105,11 @@ func (s *Server) createCase(w http.ResponseWriter, r *http.Request, p *principal
 		s.pageError(w, r, p, err)
 		return
 	}
-	if err := s.audit(ctx, p, ActionCaseCreate, c.Code, fmt.Sprintf("version %d", c.Version)); err != nil {
-		s.pageError(w, r, p, err)
-		return
+	if res.Created > 0 { // else the same form was sent twice
+		if err := s.audit(ctx, p, ActionCaseCreate, c.Code, fmt.Sprintf("version %d", c.Version)); err != nil {
+			s.pageError(w, r, p, err)
+			return
+		}
 	}
 	http.Redirect(w, r, "/cases/"+url.PathEscape(c.Code)+"?saved=1", http.StatusSeeOther)
 }

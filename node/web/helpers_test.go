@@ -346,3 +346,5 @@ func leaked(body string, vals []string) string {
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "'", "&#39;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "+", "&#43;")
 
 func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
+
+type responseRecorder = httptest.ResponseRecorder
