@@ -199,21 +199,18 @@ func (s *Server) apiFail(w http.ResponseWriter, status int, k node.Kind, msg str
 // kind's fixed message. Invalid errors with field errors list them.
 func (s *Server) apiError(w http.ResponseWriter, r *http.Request, err error, msg string) {
 	k := node.KindOf(err)
+	if k == node.Unknown {
+		k = node.Internal
+	}
 	s.logError(r, k, err)
 	body := apiErrorBody{Kind: k.String(), Message: k.Message()}
-	switch k {
-	case node.Internal, node.Unknown, node.Unavailable:
-		body.Kind = k.String()
-	default:
+	if k != node.Internal && k != node.Unavailable {
 		if msg != "" {
 			body.Message = msg
 		}
 		for _, fe := range node.FieldErrorsOf(err) {
 			body.Fields = append(body.Fields, apiFieldError{Field: fe.Field, Message: fe.Msg})
 		}
-	}
-	if k == node.Unknown {
-		body.Kind = node.Internal.String()
 	}
 	writeJSON(w, statusOf(k), body)
 }
