@@ -63,6 +63,12 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
+// isLoginKey reports whether s has the shape of a randomToken.
+func isLoginKey(s string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && len(b) == 32
+}
+
 func sameSecret(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
@@ -233,7 +239,14 @@ func (s *Server) getLogin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, d loginData) {
-	d.LoginKey = randomToken()
+	// One sign-in key per browser: a second sign-in page (another tab, or
+	// a request the browser makes by itself, such as /favicon.ico, sent to
+	// the sign-in page) keeps the key that the form already shown carries.
+	if c, err := r.Cookie(loginCookie); err == nil && isLoginKey(c.Value) {
+		d.LoginKey = c.Value
+	} else {
+		d.LoginKey = randomToken()
+	}
 	http.SetCookie(w, &http.Cookie{Name: loginCookie, Value: d.LoginKey, Path: "/login", MaxAge: 3600,
 		HttpOnly: true, Secure: s.TLS(), SameSite: http.SameSiteStrictMode})
 	s.render(w, r, status, "login", &pageData{Title: "Sign in", Data: d})
