@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctfed/ctfed/node"
@@ -79,8 +80,8 @@ func jsonProblem(err error) string {
 	case errors.As(err, &te):
 		return fmt.Sprintf("field %s has the wrong type", te.Field)
 	}
-	if s := err.Error(); len(s) < 120 && len(s) > 0 {
-		return s // "json: unknown field \"x\"": names a field, not a value
+	if s := err.Error(); strings.HasPrefix(s, "json: unknown field ") && len(s) < 100 {
+		return strings.TrimPrefix(s, "json: ") // names a field, not a value
 	}
 	return "malformed"
 }
