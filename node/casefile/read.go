@@ -180,7 +180,9 @@ func Read(r io.Reader, name string, opt ReadOptions) (*Result, error) {
 // line, in file order, instead of keeping it; fn may be nil to only check
 // the file. fn is called from Scan's goroutine, one case at a time. Scan
 // stops at fn's first error and returns it. Rows are decoded and validated
-// on every core, a few batches of rows ahead of fn.
+// on every core, a few batches of rows ahead of fn: r is read that far past
+// the row where Scan stops, and Scan waits for a read in progress before it
+// returns.
 func Scan(r io.Reader, name string, opt ReadOptions, fn func(line int, c *node.Case) error) (*Result, error) {
 	var each func(int, *node.Case, int) error
 	if fn != nil {
