@@ -53,6 +53,9 @@ func endpoints(code string) []endpoint {
 		{method: "PUT", path: "/api" + p, api: true, roles: caseRoles, body: `{"registration_date":"2024-05-01","status":"closed"}`},
 		{method: "GET", path: "/api" + p + "/history", api: true, roles: caseRoles},
 		{method: "POST", path: "/api" + p + "/break-glass", api: true, roles: caseRoles, body: `{"reason":"Court hearing preparation today"}`, people: true},
+		{method: "GET", path: "/stats?measure=count&group1=gender", roles: statsRoles},
+		{method: "GET", path: "/stats.csv?measure=count", roles: statsRoles},
+		{method: "GET", path: "/api/stats?query=SELECT+COUNT%28%2A%29+FROM+cases", api: true, roles: statsRoles},
 	}
 }
 

@@ -28,6 +28,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /cases/{code}/edit", s.page(s.editCase, caseRoles...))
 	mux.Handle("GET /cases/{code}/history", s.page(s.caseHistory, caseRoles...))
 	mux.Handle("POST /cases/{code}/break-glass", s.page(s.breakGlass, caseRoles...))
+	s.statsRoutes(mux)
 	mux.Handle("/", s.page(s.notFound, all...))
 
 	// The JSON API.
@@ -46,7 +47,7 @@ type apiRoute struct {
 }
 
 func (s *Server) apiRoutes() []apiRoute {
-	return []apiRoute{
+	routes := []apiRoute{
 		{"GET /api/openapi.yaml", s.serveOpenAPI, node.Roles()},
 		{"GET /api/cases", s.apiListCases, caseRoles},
 		{"POST /api/cases", s.apiCreateCase, caseRoles},
@@ -55,6 +56,8 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"GET /api/cases/{code}/history", s.apiCaseHistory, caseRoles},
 		{"POST /api/cases/{code}/break-glass", s.apiBreakGlass, caseRoles},
 	}
+	routes = append(routes, s.statsAPIRoutes()...)
+	return routes
 }
 
 type homeData struct {
