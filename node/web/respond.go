@@ -92,6 +92,9 @@ func nav(p *principal, current string) []navLink {
 	if p.Role == node.RoleCaseworker || p.Role == node.RoleAdmin {
 		out = append(out, navLink{Href: "/cases", Label: "Cases"}, navLink{Href: "/new-case", Label: "New case"})
 	}
+	if allowed(p.Role, statsRoles) {
+		out = append(out, navLink{Href: "/stats", Label: "Statistics"})
+	}
 	for i := range out {
 		out[i].Current = out[i].Href == current
 	}

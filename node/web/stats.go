@@ -321,13 +321,13 @@ func statsResolveCode(cb *node.Codebook, d *node.Dimension, v string) (string, b
 func statsUnknownCode(cb *node.Codebook, d *node.Dimension, v string) string {
 	label := statsDimLabel(cb, d.Name)
 	if d.Codes.Has("AFG") {
-		return fmt.Sprintf("%s has no code %q: type a country's name or its ISO code (FRA or FR).", label, clipText(v))
+		return fmt.Sprintf("%s has no code %q: type a country's name or its ISO code (FRA or FR).", label, statsClip(v))
 	}
-	return fmt.Sprintf("%s has no code %q: see its codes below.", label, clipText(v))
+	return fmt.Sprintf("%s has no code %q: see its codes below.", label, statsClip(v))
 }
 
-// clipText shortens typed text for a message.
-func clipText(s string) string {
+// statsClip shortens typed text for a message.
+func statsClip(s string) string {
 	r := []rune(s)
 	if len(r) > 40 {
 		return string(r[:40]) + "…"
@@ -476,7 +476,6 @@ type statsResult struct {
 	ChartNote     string
 	ConsentOnly   bool
 	NoDimensions  bool
-	TotalCases    int64
 	MultiDimNotes []string
 }
 
@@ -659,9 +658,6 @@ func (s *Server) statsResult(t *node.ExactTable, f *statsForm) *statsResult {
 			row.Value = statsFormat(q.Measure, val)
 		}
 		res.Rows = append(res.Rows, row)
-	}
-	if len(q.GroupBy) == 0 && len(t.Cells) == 1 {
-		res.TotalCases = t.Cells[0].Count
 	}
 	if q.Measure.Func == node.FuncCount && len(t.Domains) == 2 && len(t.Domains[1]) <= statsMatrixCols && len(t.Domains[0]) <= statsMaxRows {
 		res.Matrix = statsCrossTab(cb, t, showAll)

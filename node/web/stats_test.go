@@ -159,6 +159,18 @@ func TestStatsRoles(t *testing.T) {
 			}
 		})
 	}
+	t.Run("Navigation", func(t *testing.T) {
+		for user, want := range map[string]bool{userAnalyst: true, userAdmin: true, userCW: false, userAuditor: false} {
+			body := e.login(t, user).get("/no-such-page").Body.String()
+			if got := strings.Contains(body, `<a href="/stats"`); got != want {
+				t.Fatalf("%s: got a Statistics link %v, want %v", user, got, want)
+			}
+		}
+		body := e.login(t, userAnalyst).get("/stats").Body.String()
+		if !strings.Contains(body, `<a href="/stats" aria-current="page">Statistics</a>`) {
+			t.Fatal("the Statistics link is not marked as the current page")
+		}
+	})
 	t.Run("Tokens", func(t *testing.T) {
 		for role, want := range map[node.Role]int{node.RoleAnalyst: http.StatusOK, node.RoleAdmin: http.StatusOK,
 			node.RoleCaseworker: http.StatusForbidden, node.RoleAuditor: http.StatusForbidden} {
