@@ -57,16 +57,18 @@ const (
 )
 
 // browserEnv is a web.Server over a real store, served on a loopback
-// address, and a tab of a headless Chromium of the test's own.
+// address, and a tab of a headless Chromium of the test's own. newTab
+// opens another tab with cookies of its own: another person.
 type browserEnv struct {
-	t     *testing.T
-	db    *storage.DB
-	srv   *web.Server
-	url   string
-	ctx   context.Context // the tab, with the test's deadline
-	dir   string          // the test's screenshot directory
-	docs  string          // $CTFED_SCREENSHOTS, or ""
-	shots int
+	t    *testing.T
+	db   *storage.DB
+	srv  *web.Server
+	url  string
+	ctx  context.Context // the tab, with the test's deadline
+	dir  string          // the test's screenshot directory
+	docs string          // $CTFED_SCREENSHOTS, or ""
+	// shots counts the test's screenshots, in every tab.
+	shots *int
 	// seeded is how many synthetic cases the store started with.
 	seeded int
 }
@@ -92,10 +94,10 @@ func chromiumPath(t *testing.T) string {
 }
 
 // newBrowserEnv opens a store with the browser tests' users and cases
-// (synthetic, with fake identities), serves adjust's web.Server on a
+// (synthetic, with fake identities), serves a web.Server over it on a
 // loopback address, and starts Chromium. adjust, when not nil, sets the
 // server's fields before its first request.
-func newBrowserEnv(t *testing.T, cases int, adjust func(*web.Server)) *browserEnv {
+func newBrowserEnv(t *testing.T, cases int, adjust func(*web.Server, *storage.DB)) *browserEnv {
 	t.Helper()
 	exe := chromiumPath(t)
 	ctx := context.Background()
@@ -128,12 +130,12 @@ func newBrowserEnv(t *testing.T, cases int, adjust func(*web.Server)) *browserEn
 	}
 	srv := web.NewServer(db, db, db)
 	if adjust != nil {
-		adjust(srv)
+		adjust(srv, db)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 
-	b := &browserEnv{t: t, db: db, srv: srv, url: ts.URL, docs: os.Getenv("CTFED_SCREENSHOTS"), seeded: cases}
+	b := &browserEnv{t: t, db: db, srv: srv, url: ts.URL, docs: os.Getenv("CTFED_SCREENSHOTS"), shots: new(int), seeded: cases}
 	b.dir = t.TempDir()
 	if b.docs != "" {
 		b.dir = filepath.Join(b.docs, t.Name())
@@ -186,6 +188,27 @@ func newBrowserEnv(t *testing.T, cases int, adjust func(*web.Server)) *browserEn
 	t.Logf("Chromium started in %v", time.Since(start).Round(time.Millisecond))
 	b.ctx = tab
 	return b
+}
+
+// newTab opens a tab in a browser context of its own (its own cookies):
+// another person at another computer.
+func (b *browserEnv) newTab() *browserEnv {
+	b.t.Helper()
+	tab, cancel := chromedp.NewContext(b.ctx, chromedp.WithNewBrowserContext())
+	b.t.Cleanup(cancel) // before the browser closes
+	if err := chromedp.Do(tab, chromedp.EmulateViewport(browserWidth, browserHeight)); err != nil {
+		b.t.Fatalf("open a tab: %v", err)
+	}
+	c := *b
+	c.ctx = tab
+	return &c
+}
+
+// withQueryService gives the server the node's query service over db,
+// with the default policy: the statistics pages need it.
+func withQueryService(srv *web.Server, db *storage.DB) {
+	srv.Query = &node.QueryService{Codebook: srv.Codebook, Aggregator: db, Ledger: db, Approvals: db, Audit: db,
+		Policy: node.DefaultPolicy(), Org: "browser-test-org", Logger: zap.NewNop()}
 }
 
 // do runs steps in the tab and fails the test on an error.
@@ -263,7 +286,7 @@ func (b *browserEnv) text(sel string) string {
 func (b *browserEnv) texts(sel string) []string {
 	b.t.Helper()
 	out, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]string](fmt.Sprintf(
-		`Array.from(document.querySelectorAll(%q), e => e.innerText.trim())`, sel)))
+		`Array.from(document.querySelectorAll(%q), e => (e.innerText ?? e.textContent ?? "").trim())`, sel)))
 	if err != nil {
 		b.fail("texts of %s: %v", sel, err)
 	}
@@ -333,16 +356,23 @@ func (b *browserEnv) login(user, path string, shot string) {
 // the window (1280×900) as $CTFED_SCREENSHOTS/<docsName>.png.
 func (b *browserEnv) shot(name, docsName string) {
 	b.t.Helper()
+	b.shotAt(name, docsName, "")
+}
+
+// shotAt is shot with the window's picture taken with the element sel
+// (when not empty) scrolled to the top: the part of a long page to show.
+func (b *browserEnv) shotAt(name, docsName, sel string) {
+	b.t.Helper()
 	if b.ctx == nil {
 		return
 	}
-	b.shots++
+	*b.shots++
 	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
 		return
 	}
-	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", b.shots, name))
+	p := filepath.Join(b.dir, fmt.Sprintf("%02d-%s.png", *b.shots, name))
 	if err := os.WriteFile(p, png, 0o644); err != nil {
 		b.t.Errorf("screenshot %s: %v", name, err)
 		return
@@ -350,6 +380,13 @@ func (b *browserEnv) shot(name, docsName string) {
 	b.t.Logf("screenshot %s", p)
 	if docsName == "" || b.docs == "" {
 		return
+	}
+	if sel != "" {
+		if err := chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector(%q).scrollIntoView()`, sel))); err != nil {
+			b.t.Errorf("screenshot %s: scroll to %s: %v", docsName, sel, err)
+			return
+		}
+		defer chromedp.Do(b.ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
 	}
 	png, err = chromedp.Run(b.ctx, chromedp.CaptureScreenshot())
 	if err != nil {
@@ -441,8 +478,9 @@ func (b *browserEnv) createCaseInBrowser(shots bool) {
 }
 
 // browserSeedCases is how many synthetic cases the browser tests' store
-// starts with: enough for a case list of several pages.
-const browserSeedCases = 45
+// starts with: enough for a case list of several pages and statistics of
+// a few cases a year.
+const browserSeedCases = 120
 
 // dd returns the text of the definition beside the term label on a case
 // page ("" when there is none).
@@ -494,7 +532,7 @@ func TestBrowserCaseWork(t *testing.T) {
 	if m == nil || m[3] != fmt.Sprint(browserSeedCases+1) {
 		b.fail("got count %q, want %d cases in all", b.text("p.count"), browserSeedCases+1)
 	}
-	if b.texts("nav.pager a[rel=next]") == nil {
+	if len(b.texts("nav.pager a[rel=next]")) == 0 {
 		b.fail("got no next page link for %d cases", browserSeedCases+1)
 	}
 	b.shot("case-list", "case-list")
