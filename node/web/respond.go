@@ -95,6 +95,7 @@ func nav(p *principal, current string) []navLink {
 	if allowed(p.Role, statsRoles) {
 		out = append(out, navLink{Href: "/stats", Label: "Statistics"})
 	}
+	out = append(out, federationNav(p)...)
 	for i := range out {
 		out[i].Current = out[i].Href == current
 	}

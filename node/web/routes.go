@@ -29,6 +29,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /cases/{code}/history", s.page(s.caseHistory, caseRoles...))
 	mux.Handle("POST /cases/{code}/break-glass", s.page(s.breakGlass, caseRoles...))
 	s.statsRoutes(mux)
+	s.federationRoutes(mux)
 	mux.Handle("/", s.page(s.notFound, all...))
 
 	// The JSON API.
@@ -57,6 +58,7 @@ func (s *Server) apiRoutes() []apiRoute {
 		{"POST /api/cases/{code}/break-glass", s.apiBreakGlass, caseRoles},
 	}
 	routes = append(routes, s.statsAPIRoutes()...)
+	routes = append(routes, s.federationAPIRoutes()...)
 	return routes
 }
 

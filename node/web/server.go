@@ -54,6 +54,17 @@ type Server struct {
 	// Now reads the clock; time.Now by default.
 	Now func() time.Time
 
+	// Federation is the node's part in a federation, for the federation
+	// pages and API; nil when the node is in none (the pages say so).
+	Federation Federation
+	// Approvals is the queue of incoming queries waiting for a person's
+	// approval; nil when the node is in no federation.
+	Approvals node.ApprovalStore
+	// ResultTTL is how long the query console keeps a federated result
+	// for its page and downloads (DefaultResultTTL when 0).
+	ResultTTL  time.Duration
+	fedResults resultStore
+
 	once     sync.Once
 	handler  http.Handler
 	limiter  *loginLimiter
