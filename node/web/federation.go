@@ -385,7 +385,7 @@ func policyWords(cb *node.Codebook, pol *node.Policy, orgOf map[string]string) [
 		}
 		budget = append(budget, "Except: "+joinWords(parts, "and")+" per registration year.")
 	}
-	budget = append(budget, fmt.Sprintf("A query that names no ε spends ε %s, with the %s mechanism.", epsilonText(pol.DefaultEpsilon), pol.Mechanism))
+	budget = append(budget, fmt.Sprintf("A query that names no ε spends ε %s, with the %s mechanism.", epsilonText(pol.DefaultEpsilon), upperFirst(pol.Mechanism.String())))
 
 	release := []string{
 		fmt.Sprintf("A cell's number is shown only when its noisy count is at least %d and the lower end of its 95%% interval is above 0; otherwise it is shown as suppressed.", pol.MinCellSize),

@@ -196,8 +196,15 @@ func upperFirst(s string) string {
 	return string(unicode.ToUpper(r)) + s[n:]
 }
 
-// epsilonText writes an ε or δ amount for people: "0.5", "1e-06".
-func epsilonText(x float64) string { return strconv.FormatFloat(x, 'g', 6, 64) }
+// epsilonText writes an ε or δ amount for people, to 6 significant
+// digits and without an exponent: "0.5", "0.000001".
+func epsilonText(x float64) string {
+	v, err := strconv.ParseFloat(strconv.FormatFloat(x, 'g', 6, 64), 64)
+	if err != nil {
+		return strconv.FormatFloat(x, 'g', 6, 64)
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
 
 // amountText writes a budget amount: "ε 4.0" and, when δ is set, "δ …".
 func amountText(a privacy.Amount) string {
