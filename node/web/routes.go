@@ -30,6 +30,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /cases/{code}/break-glass", s.page(s.breakGlass, caseRoles...))
 	s.statsRoutes(mux)
 	s.federationRoutes(mux)
+	s.adminRoutes(mux)
 	mux.Handle("/", s.page(s.notFound, all...))
 
 	// The JSON API.
@@ -59,6 +60,7 @@ func (s *Server) apiRoutes() []apiRoute {
 	}
 	routes = append(routes, s.statsAPIRoutes()...)
 	routes = append(routes, s.federationAPIRoutes()...)
+	routes = append(routes, s.adminAPIRoutes()...)
 	return routes
 }
 

@@ -65,6 +65,15 @@ type Server struct {
 	ResultTTL  time.Duration
 	fedResults resultStore
 
+	// ImportKey is the node's HMAC key for deriving the case codes of CTDC
+	// rows on import (casefile.ReadOptions.HMACKey); without it a CTDC
+	// file is refused.
+	ImportKey []byte
+	// MaxImportBytes bounds an uploaded case file (DefaultMaxImportBytes
+	// when 0).
+	MaxImportBytes int64
+	imports        importStore
+
 	once     sync.Once
 	handler  http.Handler
 	limiter  *loginLimiter
