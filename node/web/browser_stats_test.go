@@ -15,13 +15,8 @@ import (
 // of their first dimension: the cells after it.
 func (b *browserEnv) statsRows() map[string][]string {
 	b.t.Helper()
-	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[][]string](
-		`Array.from(document.querySelectorAll("table.stats tbody tr"), tr => Array.from(tr.children, c => c.innerText.trim()))`))
-	if err != nil {
-		b.fail("read the statistics table: %v", err)
-	}
 	out := map[string][]string{}
-	for _, r := range rows {
+	for _, r := range b.tableRows("table.stats tbody tr") {
 		if len(r) > 1 {
 			out[r[0]] = r[1:]
 		}

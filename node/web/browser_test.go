@@ -293,6 +293,17 @@ func (b *browserEnv) texts(sel string) []string {
 	return out
 }
 
+// tableRows returns the cells' text of the rows matching sel.
+func (b *browserEnv) tableRows(sel string) [][]string {
+	b.t.Helper()
+	rows, err := chromedp.Run(b.ctx, chromedp.Evaluate[[][]string](fmt.Sprintf(
+		`Array.from(document.querySelectorAll(%q), tr => Array.from(tr.children, c => c.innerText.trim()))`, sel)))
+	if err != nil {
+		b.fail("read the rows %s: %v", sel, err)
+	}
+	return rows
+}
+
 // wantText checks that the first element matching sel holds want.
 func (b *browserEnv) wantText(sel, want string) {
 	b.t.Helper()
