@@ -354,9 +354,13 @@ func (s *QueryService) Budget(ctx context.Context, org string) ([]BudgetLine, er
 	}
 	slices.Sort(orgs)
 	for _, o := range orgs {
+		cap := s.Policy.Caps.OrgPerYear
+		if a, ok := s.Policy.Remote.Allocations[o]; ok {
+			cap = a
+		}
 		for _, y := range s.Codebook.Years() {
 			if a, ok := sp.Orgs[o][y]; ok {
-				lines = append(lines, BudgetLine{Org: o, Year: y, Spent: a, Cap: s.Policy.Caps.OrgPerYear})
+				lines = append(lines, BudgetLine{Org: o, Year: y, Spent: a, Cap: cap})
 			}
 		}
 	}

@@ -32,7 +32,8 @@
 // Templates, the stylesheet and the OpenAPI document are embedded in the
 // binary: nothing is loaded from elsewhere.
 //
-// web imports node and the standard library (and zap for logging); it
-// never imports storage, federation or config: cmd/ctfed hands it the
-// node's stores as node interfaces.
+// web imports node, privacy (to describe and release answers), node/casefile
+// (imports and exports), the standard library, zap for logging and
+// gonum/plot for charts; it never imports storage, federation or config:
+// cmd/ctfed hands it the node's stores and its federation as interfaces.
 package web
