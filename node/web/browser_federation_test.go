@@ -212,8 +212,9 @@ var consoleCountRE = regexp.MustCompile(`(\d+) cells? shown, (\d+) suppressed\.`
 // table (values with intervals, small cells suppressed) and the coverage
 // (who answered, refused, waits for approval, timed out).
 func TestBrowserFederatedQuery(t *testing.T) {
-	fed := newTestFederation(t)
+	var fed *browserFederation
 	b := newBrowserEnv(t, 0, func(s *web.Server, db *storage.DB) {
+		fed = newTestFederation(t)
 		withQueryService(s, db)
 		s.Federation = fed
 		s.Approvals = db

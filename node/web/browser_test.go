@@ -168,11 +168,10 @@ func newBrowserEnv(t *testing.T, cases int, adjust func(*web.Server, *storage.DB
 	)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
 	t.Cleanup(func() {
-		// Close the browser gracefully and wait for it, so that nothing
-		// writes in its profile directory any more.
-		closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := chromedp.Cancel(tab); err != nil && closeCtx.Err() == nil {
+		// Close the browser gracefully and wait for it (at most until the
+		// test's deadline), so that nothing writes in its profile
+		// directory any more.
+		if err := chromedp.Cancel(tab); err != nil {
 			t.Logf("close the browser: %v", err)
 		}
 		cancelTab()
