@@ -237,6 +237,7 @@ func TestBrowserFederatedQuery(t *testing.T) {
 		b.typeIn("#timeout", "20"),
 	)
 	b.shot("query-console-form", "")
+	b.logWeight("the query console")
 	resp := b.submit(`form[action="/federation/query"] button[type=submit]`, http.StatusOK)
 	if !strings.Contains(resp.URL, "/federation/results/") {
 		b.fail("got %s after running the query, want its result's page", resp.URL)
@@ -300,6 +301,7 @@ func TestBrowserFederatedQuery(t *testing.T) {
 		b.fail("got %q, want the button that asks again with query ID %s", got, res.QueryID)
 	}
 	b.shot("query-console", "query-console")
+	b.logWeight("the query console with a result")
 	t.Logf("federated query in the browser: %v", time.Since(start).Round(time.Millisecond))
 }
 

@@ -303,6 +303,20 @@ func (b *browserEnv) tableRows(sel string) [][]string {
 	return rows
 }
 
+// logWeight logs the bytes the browser received for the page shown: its
+// HTML and every resource it loaded (the stylesheet), as sent over the
+// wire before decompression.
+func (b *browserEnv) logWeight(page string) {
+	b.t.Helper()
+	w, err := chromedp.Run(b.ctx, chromedp.Evaluate[[]int](
+		`[performance.getEntriesByType("navigation")[0].encodedBodySize, performance.getEntriesByType("resource").reduce((n, r) => n + r.encodedBodySize, 0)]`))
+	if err != nil || len(w) != 2 {
+		b.t.Errorf("page weight of %s: %v", page, err)
+		return
+	}
+	b.t.Logf("page weight of %s: %d bytes of HTML, %d bytes of other resources", page, w[0], w[1])
+}
+
 // wantText checks that the first element matching sel holds want.
 func (b *browserEnv) wantText(sel, want string) {
 	b.t.Helper()
@@ -546,6 +560,7 @@ func TestBrowserCaseWork(t *testing.T) {
 		b.fail("got no next page link for %d cases", browserSeedCases+1)
 	}
 	b.shot("case-list", "case-list")
+	b.logWeight("the case list (first page)")
 	b.do("search by code", b.typeIn("#q", browserCaseCode[:8]))
 	b.submit(`form.filters button[type=submit]`, http.StatusOK)
 	if u, err := url.Parse(b.path()); err != nil || u.Path != "/cases" || u.Query().Get("q") != browserCaseCode[:8] {
