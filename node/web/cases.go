@@ -241,6 +241,7 @@ type viewGroup struct {
 
 type caseData struct {
 	Code           string
+	Status         string // the status code, for the close and reopen buttons
 	Version        int
 	UpdatedAt      string
 	UpdatedBy      string
@@ -319,7 +320,7 @@ func derivedCode(name string, c *node.Case) (string, bool) {
 }
 
 func (s *Server) caseData(c *node.Case, identity bool) caseData {
-	d := caseData{Code: c.Code, Version: c.Version, UpdatedBy: c.UpdatedBy, Groups: s.caseGroups(c, identity),
+	d := caseData{Code: c.Code, Status: c.Status, Version: c.Version, UpdatedBy: c.UpdatedBy, Groups: s.caseGroups(c, identity),
 		Identity: identity, IdentityErased: c.IdentityErased, MinReason: minReasonLen, MaxReason: maxReasonLen}
 	if !c.UpdatedAt.IsZero() {
 		d.UpdatedAt = c.UpdatedAt.UTC().Format("2006-01-02 15:04 UTC")

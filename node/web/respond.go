@@ -96,6 +96,7 @@ func nav(p *principal, current string) []navLink {
 		out = append(out, navLink{Href: "/stats", Label: "Statistics"})
 	}
 	out = append(out, federationNav(p)...)
+	out = append(out, adminNav(p)...)
 	for i := range out {
 		out[i].Current = out[i].Href == current
 	}
