@@ -41,13 +41,19 @@ func roleOptions() []roleOption {
 // rules, never a password or an identity field. Other kinds give their
 // fixed message.
 func errText(err error) string {
-	var ne *node.Error
-	switch node.KindOf(err) {
-	case node.Invalid, node.NotFound, node.Conflict:
-		if errors.As(err, &ne) && ne.Err != nil {
-			for errors.As(ne.Err, &ne) && ne.Err != nil {
+	if clientKind(err) {
+		// The innermost node.Error with a cause holds the rule broken,
+		// without the operations around it.
+		var cause error
+		for e := err; ; {
+			var ne *node.Error
+			if !errors.As(e, &ne) || ne.Err == nil {
+				break
 			}
-			return sentence(ne.Err.Error())
+			cause, e = ne.Err, ne.Err
+		}
+		if cause != nil {
+			return sentence(cause.Error())
 		}
 	}
 	return sentence(node.KindOf(err).Message())

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -441,4 +442,23 @@ func TestTokensAPI(t *testing.T) {
 			t.Fatalf("got %d after revoking the token in use, want 401", rec.Code)
 		}
 	})
+}
+
+func TestErrText(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"Innermost", node.E("storage.CreateUser", node.Invalid, "%w", node.E("check user name", node.Invalid, "a user name has 1 to 64 characters")), "A user name has 1 to 64 characters."},
+		{"NilCause", &node.Error{Op: "x", Kind: node.Conflict, Err: &node.Error{Kind: node.Conflict}}, "Conflicts with the current state."},
+		{"Internal", node.E("x", node.Internal, "disk full at /secret/path"), "Internal error."},
+		{"Plain", fmt.Errorf("oops"), "Internal error."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errText(tc.err); got != tc.want {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
 }
