@@ -247,7 +247,7 @@ approvals, import, ...) reach it while it holds the store.`,
 			if !n.cfg.Web.Disabled {
 				ws = web.NewServer(n.db, n.db, n.db)
 				ws.Addr, ws.Logger, ws.Query = n.cfg.Web.Listen, log.Named("web"), svc
-				ws.Federation, ws.Approvals = webFederation{fp}, n.db
+				ws.Federation, ws.Approvals, ws.ImportKey = webFederation{fp}, n.db, n.keys.HMACKey()
 				if n.cfg.Web.CertFile != "" {
 					ws.CertFile, ws.KeyFile = n.inDir(n.cfg.Web.CertFile), n.inDir(n.cfg.Web.KeyFile)
 				}
