@@ -30,6 +30,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /export", s.page(s.exportCases, adminRoles...))
 	mux.Handle("POST /cases/{code}/close", s.page(s.closeCase, caseRoles...))
 	mux.Handle("POST /cases/{code}/reopen", s.page(s.reopenCase, caseRoles...))
+	mux.Handle("POST /cases/{code}/eligibility", s.page(s.decideEligibility, caseRoles...))
 	mux.Handle("POST /cases/{code}/erase-identity", s.page(s.eraseIdentity, adminRoles...))
 }
 

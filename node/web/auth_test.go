@@ -72,6 +72,7 @@ func endpoints(code string) []endpoint {
 		{method: "GET", path: "/export?format=ctfed&identity=1", roles: adminRoles},
 		{method: "POST", path: p + "/close", roles: caseRoles},
 		{method: "POST", path: p + "/reopen", roles: caseRoles},
+		{method: "POST", path: p + "/eligibility", roles: caseRoles, form: url.Values{"decision": {"eligible"}}},
 		{method: "POST", path: p + "/erase-identity", roles: adminRoles, form: url.Values{"confirm": {"yes"}}},
 		{method: "GET", path: "/api/users", api: true, roles: adminRoles},
 		{method: "POST", path: "/api/users", api: true, roles: adminRoles, body: `{"name":"api-user","role":"analyst","password":"` + testPassword + `"}`},

@@ -23,17 +23,37 @@ func reopenStatus(c *node.Case) string {
 }
 
 func (s *Server) closeCase(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.setStatus(w, r, p, true)
+	s.setStatus(w, r, p, statusClosed)
 }
 
 func (s *Server) reopenCase(w http.ResponseWriter, r *http.Request, p *principal) {
-	s.setStatus(w, r, p, false)
+	s.setStatus(w, r, p, "")
 }
 
-// setStatus closes or reopens a case: a new version with the status
-// changed and every other field as stored, its identity included. A case
-// already closed (or already open) is left as it is.
-func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, p *principal, closing bool) {
+// decideEligibility records the eligibility decision after screening: the
+// case becomes eligible or not_eligible for assistance.
+func (s *Server) decideEligibility(w http.ResponseWriter, r *http.Request, p *principal) {
+	switch d := r.PostForm.Get("decision"); d {
+	case "eligible", "not_eligible":
+		s.setStatus(w, r, p, d)
+	default:
+		s.pageFail(w, r, p, http.StatusBadRequest, "Choose eligible or not eligible.")
+	}
+}
+
+// awaitsEligibility reports whether a case is still waiting for its
+// eligibility decision.
+func awaitsEligibility(status string) bool {
+	return status == "screened" || status == node.CodeUnknown || status == ""
+}
+
+// setStatus gives a case a new status: closed, reopened (to "" here:
+// assisted or eligible, see reopenStatus), or the eligibility decision. It
+// writes a new version with the status changed and every other field as
+// stored, its identity included. A change to the status the case already
+// has (closing a closed case, reopening an open one) changes nothing.
+func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, p *principal, to string) {
+	closing := to == statusClosed
 	ctx := r.Context()
 	stored, err := s.Cases.Case(ctx, r.PathValue("code"), true)
 	if err != nil {
@@ -41,15 +61,23 @@ func (s *Server) setStatus(w http.ResponseWriter, r *http.Request, p *principal,
 		return
 	}
 	back := "/cases/" + url.PathEscape(stored.Code)
-	if closing == (stored.Status == statusClosed) {
+	decision := to != "" && !closing
+	switch {
+	case decision && (!awaitsEligibility(stored.Status) || stored.Status == to):
+		http.Redirect(w, r, back, http.StatusSeeOther)
+		return
+	case !decision && closing == (stored.Status == statusClosed):
 		http.Redirect(w, r, back, http.StatusSeeOther)
 		return
 	}
 	c := stored.Clone()
 	action := "reopened"
-	if closing {
+	switch {
+	case decision:
+		c.Status, action = to, "decided "+to
+	case closing:
 		c.Status, action = statusClosed, "closed"
-	} else {
+	default:
 		c.Status = reopenStatus(c)
 	}
 	c.Normalize()

@@ -231,3 +231,42 @@ func TestBreakGlassLog(t *testing.T) {
 		}
 	})
 }
+
+func TestEligibilityDecision(t *testing.T) {
+	e := newTestEnv(t)
+	cases := synthCases(t, 3)
+	for _, c := range cases {
+		c.Status = "screened"
+	}
+	e.putCases(t, cases...)
+	cw := e.login(t, userCW2)
+	for i, want := range []string{"eligible", "not_eligible"} {
+		code := cases[i].Code
+		path := "/cases/" + url.PathEscape(code)
+		if body := cw.get(path).Body.String(); !strings.Contains(body, `action="`+path+`/eligibility"`) {
+			t.Fatal("got no eligibility decision on a screened case")
+		}
+		before := e.mustCase(t, code)
+		rec := cw.post(path+"/eligibility", url.Values{"decision": {want}})
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("got %d, want 303", rec.Code)
+		}
+		got := e.mustCase(t, code)
+		if got.Status != want || got.Version != before.Version+1 || fmt.Sprint(got.Identity) != fmt.Sprint(before.Identity) {
+			t.Fatalf("got status %s version %d, want %s version %d with identity kept", got.Status, got.Version, want, before.Version+1)
+		}
+		if !e.hasAudit(t, userCW2, ActionCaseUpdate, code) {
+			t.Fatal("got no audit entry")
+		}
+		if body := cw.get(path).Body.String(); strings.Contains(body, `/eligibility"`) {
+			t.Fatal("the decision is still offered after it was made")
+		}
+	}
+	code := cases[2].Code
+	if rec := cw.post("/cases/"+url.PathEscape(code)+"/eligibility", url.Values{"decision": {"maybe"}}); rec.Code != http.StatusBadRequest {
+		t.Fatalf("got %d for a bad decision, want 400", rec.Code)
+	}
+	if got := e.mustCase(t, code); got.Status != "screened" {
+		t.Fatalf("a bad decision changed the status to %s", got.Status)
+	}
+}
