@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -384,8 +385,14 @@ func (e *env) federatedQuery(ctx context.Context, n *nodeDir, req *node.QueryReq
 		return err
 	}
 	fmt.Fprintf(e.stdout, "\nCoverage: %d of %d contributors answered (in %s)\n", res.Answered, len(res.Coverage), res.Elapsed.Round(time.Millisecond))
-	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	for _, c := range res.Coverage {
+	writeCoverage(e.stdout, res.Coverage)
+	return nil
+}
+
+// writeCoverage lists what became of a federated query at each contributor.
+func writeCoverage(w io.Writer, cov []federation.Coverage) {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range cov {
 		why := c.Status
 		if c.Reason != "" {
 			why += ": " + c.Reason
@@ -396,7 +403,6 @@ func (e *env) federatedQuery(ctx context.Context, n *nodeDir, req *node.QueryReq
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", c.Org, c.Country, why)
 	}
 	tw.Flush()
-	return nil
 }
 
 func newApprovalsCmd(e *env) *cobra.Command {

@@ -281,19 +281,8 @@ func (d *demo) fedQuery(ctx context.Context, hq *member, sql, eps string) (*fedR
 }
 
 func printCoverage(d *demo, r *fedResult) {
-	tw := tabwriter.NewWriter(d.e.stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "coverage: %d of %d answered\t\t\t\n", r.Answered, len(r.Coverage))
-	for _, c := range r.Coverage {
-		why := c.Status
-		if c.Reason != "" {
-			why += ": " + c.Reason
-		}
-		if c.Detail != "" && c.Detail != c.Reason {
-			why += " (" + c.Detail + ")"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", c.Org, c.Country, why)
-	}
-	tw.Flush()
+	fmt.Fprintf(d.e.stdout, "coverage: %d of %d answered\n", r.Answered, len(r.Coverage))
+	writeCoverage(d.e.stdout, r.Coverage)
 }
 
 // compare runs sql across the federation and prints the released cells
