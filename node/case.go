@@ -1,6 +1,7 @@
 package node
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -14,26 +15,60 @@ import (
 type Date string
 
 // ParseDate checks s and returns it as a Date. It accepts YYYY, YYYY-MM and
-// YYYY-MM-DD.
+// YYYY-MM-DD, with a real month and a real day of that month.
 func ParseDate(s string) (Date, error) {
 	s = strings.TrimSpace(s)
-	var layout string
-	switch len(s) {
-	case 0:
+	if s == "" {
 		return "", nil
-	case 4:
-		layout = "2006"
-	case 7:
-		layout = "2006-01"
-	case 10:
-		layout = "2006-01-02"
-	default:
-		return "", fmt.Errorf("not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
 	}
-	if _, err := time.Parse(layout, s); err != nil {
-		return "", fmt.Errorf("not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
+	if !validDate(s) {
+		return "", errors.New("not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
 	}
 	return Date(s), nil
+}
+
+// validDate reports whether s is YYYY, YYYY-MM or YYYY-MM-DD naming a real
+// month and day. It is on every import's path, so it reads digits itself.
+func validDate(s string) bool {
+	digits := func(t string) (int, bool) {
+		n := 0
+		for i := 0; i < len(t); i++ {
+			c := t[i]
+			if c < '0' || c > '9' {
+				return 0, false
+			}
+			n = n*10 + int(c-'0')
+		}
+		return n, true
+	}
+	switch len(s) {
+	case 4, 7, 10:
+	default:
+		return false
+	}
+	y, ok := digits(s[:4])
+	if !ok {
+		return false
+	}
+	if len(s) == 4 {
+		return true
+	}
+	m, ok := digits(s[5:7])
+	if s[4] != '-' || !ok || m < 1 || m > 12 {
+		return false
+	}
+	if len(s) == 7 {
+		return true
+	}
+	d, ok := digits(s[8:10])
+	if s[7] != '-' || !ok || d < 1 {
+		return false
+	}
+	days := [13]int{0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31}[m]
+	if m == 2 && y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+		days = 29
+	}
+	return d <= days
 }
 
 // Year returns the date's year, or 0 if the date is empty or malformed.
@@ -292,7 +327,7 @@ func (c *Case) Validate(cb *Codebook) error {
 		if d == "" {
 			return
 		}
-		if _, err := ParseDate(string(d)); err != nil || string(d) != strings.TrimSpace(string(d)) {
+		if !validDate(string(d)) {
 			bad(field, string(d), "is not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
 		}
 	}
@@ -311,7 +346,7 @@ func (c *Case) Validate(cb *Codebook) error {
 	case c.RegistrationDate == "":
 		bad("registration_date", "", "is required")
 	default:
-		if _, err := ParseDate(string(c.RegistrationDate)); err != nil {
+		if !validDate(string(c.RegistrationDate)) {
 			bad("registration_date", string(c.RegistrationDate), "is not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
 		} else if y := c.RegistrationYear(); y < cb.FirstYear || y > cb.LastYear {
 			bad("registration_date", string(c.RegistrationDate), fmt.Sprintf("is outside the codebook's years %d–%d", cb.FirstYear, cb.LastYear))
@@ -325,12 +360,22 @@ func (c *Case) Validate(cb *Codebook) error {
 	// Identity.
 	id := &c.Identity
 	text("full_name", id.FullName)
-	text("aliases", strings.Join(id.Aliases, ";"))
+	for _, a := range id.Aliases {
+		text("aliases", a)
+		if strings.Contains(a, ";") {
+			bad("aliases", "", "may not contain ; (it separates aliases in case files)")
+		}
+	}
 	date("date_of_birth", id.DateOfBirth)
 	text("phone", id.Phone)
 	text("email", id.Email)
 	text("address", id.Address)
-	text("documents", strings.Join(id.Documents, ";"))
+	for _, d := range id.Documents {
+		text("documents", d)
+		if strings.Contains(d, ";") {
+			bad("documents", "", "may not contain ; (it separates documents in case files)")
+		}
+	}
 	if !utf8.ValidString(id.Narrative) {
 		bad("narrative", "", "is not valid UTF-8")
 	} else if f, _ := cb.Field("narrative"); len(id.Narrative) > f.MaxLen {
@@ -382,36 +427,37 @@ func (c *Case) Validate(cb *Codebook) error {
 	codes("labour_types", c.LabourTypes)
 	codes("sexual_exploitation_types", c.SexualExploitationTypes)
 
-	// Traffickers, assistance, follow-ups.
+	// Traffickers, assistance, follow-ups. An entry's field name
+	// ("traffickers[2].sex") is only built for an error.
 	if len(c.Traffickers) > 50 {
 		bad("traffickers", strconv.Itoa(len(c.Traffickers)), "has more than 50 entries")
 	}
 	for i, t := range c.Traffickers {
-		at := fmt.Sprintf("traffickers[%d].", i+1)
 		if !listTraffSexField.Has(t.Sex) {
-			bad(at+"sex", t.Sex, "is not a code of trafficker_sex")
+			bad(entryPrefix("traffickers", i)+"sex", t.Sex, "is not a code of trafficker_sex")
 		}
 		if !cb.Countries.Has(t.Nationality) {
-			bad(at+"nationality", t.Nationality, "is not a code of country")
+			bad(entryPrefix("traffickers", i)+"nationality", t.Nationality, "is not a code of country")
 		}
 		if !listTraffRoleField.Has(t.Role) {
-			bad(at+"role", t.Role, "is not a code of trafficker_role")
+			bad(entryPrefix("traffickers", i)+"role", t.Role, "is not a code of trafficker_role")
 		}
 		if !ListRelation.Has(t.Relation) {
-			bad(at+"relation", t.Relation, "is not a code of recruiter_relation")
+			bad(entryPrefix("traffickers", i)+"relation", t.Relation, "is not a code of recruiter_relation")
 		}
 	}
 	if len(c.Assistance) > 50 {
 		bad("assistance", strconv.Itoa(len(c.Assistance)), "has more than 50 entries")
 	}
 	for i, s := range c.Assistance {
-		at := fmt.Sprintf("assistance[%d].", i+1)
 		if !listServiceField.Has(s.Service) {
-			bad(at+"service", s.Service, "is not a code of assistance_service")
+			bad(entryPrefix("assistance", i)+"service", s.Service, "is not a code of assistance_service")
 		}
-		date(at+"date", s.Date)
+		if s.Date != "" && !validDate(string(s.Date)) {
+			bad(entryPrefix("assistance", i)+"date", string(s.Date), "is not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
+		}
 		if !utf8.ValidString(s.Provider) || len(s.Provider) > 256 || strings.ContainsAny(s.Provider, "|;") || strings.ContainsFunc(s.Provider, isControl) {
-			bad(at+"provider", "", "must be valid text of at most 256 bytes without | or ;")
+			bad(entryPrefix("assistance", i)+"provider", "", "must be valid text of at most 256 bytes without | or ;")
 		}
 	}
 	code("return_status", c.ReturnStatus)
@@ -420,10 +466,11 @@ func (c *Case) Validate(cb *Codebook) error {
 		bad("follow_ups", strconv.Itoa(len(c.FollowUps)), "has more than 100 entries")
 	}
 	for i, f := range c.FollowUps {
-		at := fmt.Sprintf("follow_ups[%d].", i+1)
-		date(at+"date", f.Date)
+		if f.Date != "" && !validDate(string(f.Date)) {
+			bad(entryPrefix("follow_ups", i)+"date", string(f.Date), "is not a date (want YYYY, YYYY-MM or YYYY-MM-DD)")
+		}
 		if !ListFollowUp.Has(f.Outcome) {
-			bad(at+"outcome", f.Outcome, "is not a code of follow_up_outcome")
+			bad(entryPrefix("follow_ups", i)+"outcome", f.Outcome, "is not a code of follow_up_outcome")
 		}
 	}
 
@@ -438,6 +485,23 @@ func (c *Case) Validate(cb *Codebook) error {
 	}
 	return &Error{Op: "validate case", Kind: Invalid, Err: fe}
 }
+
+// entryPrefix names entry i of a list field in an error: "traffickers[2].".
+// Cheap on the valid path: the common indexes are precomputed.
+func entryPrefix(list string, i int) string {
+	if i < len(entryIndex) {
+		return list + entryIndex[i]
+	}
+	return list + "[" + strconv.Itoa(i+1) + "]."
+}
+
+var entryIndex = func() []string {
+	out := make([]string, 16)
+	for i := range out {
+		out[i] = "[" + strconv.Itoa(i+1) + "]."
+	}
+	return out
+}()
 
 func isControl(r rune) bool { return r < 0x20 && r != '\t' && r != '\n' && r != '\r' || r == 0x7f }
 
