@@ -33,7 +33,8 @@
 // binary: nothing is loaded from elsewhere.
 //
 // web imports node, privacy (to describe and release answers), node/casefile
-// (imports and exports), the standard library, zap for logging and
-// gonum/plot for charts; it never imports storage, federation or config:
-// cmd/ctfed hands it the node's stores and its federation as interfaces.
+// (imports and exports), the standard library and zap for logging (bar
+// charts are written as inline SVG by chart.go); it never imports storage,
+// federation or config: cmd/ctfed hands it the node's stores and its
+// federation as interfaces.
 package web

@@ -19,6 +19,7 @@ import (
 
 	"github.com/ctfed/ctfed/node"
 	"github.com/ctfed/ctfed/privacy"
+	"go.uber.org/zap"
 )
 
 // Limits and defaults of a federated query asked from the console or the
@@ -594,8 +595,7 @@ func (s *Server) resultView(id string, sr *storedResult) *resultView {
 			if c.Lo != nil && c.Hi != nil {
 				row.Interval = formatValue(*c.Lo, dec) + " to " + formatValue(*c.Hi, dec)
 				bar.Lo, bar.Hi = *c.Lo, *c.Hi
-			} else {
-				bar.Lo, bar.Hi = bar.Value, bar.Value
+				bar.Interval = true
 			}
 			if c.Count != nil {
 				row.Count = formatValue(*c.Count, 0)
@@ -611,9 +611,16 @@ func (s *Server) resultView(id string, sr *storedResult) *resultView {
 		}
 	}
 	if v.Released > 0 {
-		title := sentence(describeQuery(cb, q)) + ", with 95% intervals"
-		v.Chart = barChart("chart", title, bars, dec)
-		if len(res.Cells) > len(bars) {
+		c := barChart{ID: "chart-t", Title: sentence(describeQuery(cb, q)) + ", with 95% intervals", Axis: v.Measure, Decimals: dec, Bars: bars,
+			Desc: "Noised figures combined from the contributing nodes, each with its 95% interval; suppressed cells are marked. The table below has the same figures."}
+		if svg, err := c.render(); err != nil {
+			// The error names no figure, but only its kind is logged.
+			s.Logger.Error("web: draw the federated result's chart", zap.String("kind", node.KindOf(err).String()))
+			v.ChartNote = "The chart could not be drawn; the table has the figures."
+		} else {
+			v.Chart = svg
+		}
+		if v.Chart != "" && len(res.Cells) > len(bars) {
 			v.ChartNote = fmt.Sprintf("The chart shows the first %d of %d cells; the table and the downloads hold them all.", len(bars), len(res.Cells))
 		}
 	}

@@ -474,7 +474,7 @@ func TestFederatedQueryConsole(t *testing.T) {
 		"The number of cases by gender, where registration year is 2020–2024",
 		"<td class=\"num\">120</td>", "114 to 127", "<td class=\"num\">45</td>",
 		"suppressed: below the minimum cell size (5)", "suppressed: not distinguishable from zero",
-		"<svg class=\"fedchart\"", "<rect ", "<title id=\"chart-t\">",
+		"<svg class=\"barchart\"", "<rect ", "<title id=\"chart-t\">",
 		"Org A", "Answered", "Org B", "Refused", "budget at that node", "Pending approval", "Unreachable", "Timed out",
 		"Of 5 contributors: 1 answered, 1 refused, 1 pending approval, 1 unreachable and 1 timed out.",
 		"?format=csv", "?format=json", `name="query_id" value="q-0001"`,
@@ -926,29 +926,6 @@ func FuzzParseDetail(f *testing.F) {
 			}
 		}
 	})
-}
-
-func TestBarChart(t *testing.T) {
-	bars := []chartBar{
-		{Label: `<Woman & "girls">`, Value: 120, Lo: 110, Hi: 130},
-		{Label: strings.Repeat("x", 50), Value: 4.5, Lo: -2, Hi: 11},
-		{Label: "Unknown", Suppressed: privacy.ReasonBelowMinimum},
-	}
-	svg := string(barChart("c1", "Cases by gender", bars, 0))
-	for _, want := range []string{`<title id="c1-t">Cases by gender</title>`, "&lt;Woman &amp; &#34;girls&#34;&gt;", "suppressed", "xxxxxxxxx…"} {
-		if !strings.Contains(svg, want) {
-			t.Fatalf("got no %q in %s", want, svg)
-		}
-	}
-	if n := strings.Count(svg, "<rect "); n != 2 {
-		t.Fatalf("got %d bars, want 2", n)
-	}
-	if strings.Contains(svg, "style=") || strings.Contains(svg, "<script") || strings.Contains(svg, "NaN") {
-		t.Fatalf("got a style attribute, a script or NaN in %s", svg)
-	}
-	if barChart("c2", "none", nil, 0) != "" {
-		t.Fatal("got a chart of no bars")
-	}
 }
 
 func TestBudgetRows(t *testing.T) {

@@ -434,10 +434,15 @@ func statsValue(cb *node.Codebook, m node.Measure, c node.Tally) (float64, bool)
 
 // statsFormat writes a value: averages with two decimals, the rest whole.
 func statsFormat(m node.Measure, v float64) string {
+	return strconv.FormatFloat(v, 'f', statsDecimals(m), 64)
+}
+
+// statsDecimals is how many decimals statsFormat writes.
+func statsDecimals(m node.Measure) int {
 	if m.Func == node.FuncAvg {
-		return strconv.FormatFloat(v, 'f', 2, 64)
+		return 2
 	}
-	return strconv.FormatFloat(v, 'f', 0, 64)
+	return 0
 }
 
 // The page.
@@ -692,7 +697,7 @@ func statsCrossTab(cb *node.Codebook, t *node.ExactTable, showAll bool) *statsMa
 }
 
 // statsChart draws the answer's bars: every cell of a small table, else
-// the cells with cases, the largest plotMaxBars of them when there are more. A query without dimensions
+// the cells with cases, the largest maxChartBars of them when there are more. A query without dimensions
 // has no chart.
 func (s *Server) statsChart(t *node.ExactTable, res *statsResult) {
 	cb := s.Codebook
@@ -724,25 +729,22 @@ func (s *Server) statsChart(t *node.ExactTable, res *statsResult) {
 		res.ChartNote = "No cell has a value to draw."
 		return
 	}
-	if len(bars) > plotMaxBars {
+	if len(bars) > maxChartBars {
 		sort.SliceStable(bars, func(a, b int) bool { return bars[a].v > bars[b].v })
-		res.ChartNote = fmt.Sprintf("The chart shows the %d largest of %d cells with cases; the table lists them all.", plotMaxBars, len(bars))
-		bars = bars[:plotMaxBars]
+		res.ChartNote = fmt.Sprintf("The chart shows the %d largest of %d cells with cases; the table lists them all.", maxChartBars, len(bars))
+		bars = bars[:maxChartBars]
 	} else if len(bars) < len(t.Cells) {
 		res.ChartNote = "The chart leaves out the cells with no case."
 	}
-	c := plotChart{ID: "stats-chart-title", Axis: res.MeasureLabel, ValueLabels: true,
-		Integer: q.Measure.Func == node.FuncCount || q.Measure.Func == node.FuncSum,
-		Format:  func(v float64) string { return statsFormat(q.Measure, v) }}
-	c.Title = res.Heading
-	c.Desc = "Exact figures of this organisation's own cases; the table below has the same figures."
+	c := barChart{ID: "stats-chart-title", Title: res.Heading, Axis: res.MeasureLabel, Decimals: statsDecimals(q.Measure),
+		Desc: "Exact figures of this organisation's own cases; the table below has the same figures."}
 	for _, b := range bars {
 		key := t.CellKey(b.i)
 		parts := make([]string, len(key))
 		for j, code := range key {
 			parts[j] = statsCodeLabel(cb, q.GroupBy[j], code)
 		}
-		c.Bars = append(c.Bars, plotBar{Label: strings.Join(parts, " · "), Value: b.v})
+		c.Bars = append(c.Bars, chartBar{Label: strings.Join(parts, " · "), Value: b.v})
 	}
 	svg, err := c.render()
 	if err != nil {
