@@ -83,6 +83,8 @@ func labelOf(v string) string {
 		return "48+"
 	case "25_plus":
 		return "25+"
+	case "ngo":
+		return "NGO"
 	}
 	if a, b, ok := strings.Cut(v, "_"); ok && isDigits(a) && isDigits(b) {
 		return a + "–" + b
