@@ -14,6 +14,12 @@ func (s *Server) routes() *http.ServeMux {
 
 	// Public: the sign-in page and the stylesheet.
 	mux.Handle("GET /static/", serveStatic())
+	// Browsers ask for /favicon.ico on their own; the pages name their icon,
+	// so answer with nothing rather than a sign-in page or a 404 page.
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=86400")
+		w.WriteHeader(http.StatusNoContent)
+	})
 	mux.HandleFunc("GET /login", s.getLogin)
 	mux.HandleFunc("POST /login", s.postLogin)
 

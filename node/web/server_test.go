@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -192,4 +193,18 @@ func readAll(tb testing.TB, resp *http.Response) string {
 		}
 	}
 	return b.String()
+}
+
+func TestFavicon(t *testing.T) {
+	s := NewServer(nil, nil, nil)
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/favicon.ico", nil))
+	if rec.Code != http.StatusNoContent || rec.Body.Len() != 0 {
+		t.Fatalf("got %d with %d bytes, want 204 and nothing", rec.Code, rec.Body.Len())
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/static/favicon.svg", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), "<svg") {
+		t.Fatalf("got %d, want the icon", rec.Code)
+	}
 }
