@@ -344,7 +344,9 @@ type failingStore struct{ node.CaseStore }
 
 const secretErrText = "Fakename Leaky at block 0x42"
 
-var errFailing = &node.Error{Op: "storage.Case", Kind: node.Internal, Err: errors.New(secretErrText)}
+// The error's text is a planted identity value on purpose: it must never
+// reach a response.
+var errFailing = &node.Error{Op: "storage.Case", Kind: node.Internal, Err: errors.New(secretErrText)} //lint:ignore ST1005 the text imitates a leaked identity value
 
 func (failingStore) Case(context.Context, string, bool) (*node.Case, error) { return nil, errFailing }
 func (failingStore) ListCases(context.Context, node.CaseFilter) ([]*node.Case, int, error) {

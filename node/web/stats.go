@@ -42,7 +42,6 @@ const statsNotice = "Exact figures of this organisation's own cases — do not s
 
 // Limits of the statistics page.
 const (
-	statsMaxGroupBy = 2
 	// statsAllCells: a table of at most this many cells shows every cell;
 	// a larger one shows the cells with cases unless asked for all.
 	statsAllCells = 60

@@ -570,7 +570,7 @@ func (s *Server) apiUpdateUser(w http.ResponseWriter, r *http.Request, p *princi
 		s.apiInvalid(w, r, err)
 		return
 	}
-	u, err := s.changeUser(r.Context(), p, r.PathValue("name"), userChange{Disabled: body.Disabled, Role: body.Role, Password: body.Password})
+	u, err := s.changeUser(r.Context(), p, r.PathValue("name"), userChange(body))
 	if err != nil {
 		if node.KindOf(err) == node.NotFound {
 			s.apiError(w, r, err, "there is no such user")
