@@ -310,9 +310,12 @@ func (d *decoder) byte() byte {
 	return v
 }
 
+// uvarint reads a uvarint in its one, shortest encoding: a longer one
+// (a last byte of 0 after others) is corrupt, so that every stored value
+// has exactly one byte form.
 func (d *decoder) uvarint() uint64 {
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail()
 		return 0
 	}
@@ -322,7 +325,7 @@ func (d *decoder) uvarint() uint64 {
 
 func (d *decoder) varint() int64 {
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.fail()
 		return 0
 	}
