@@ -215,11 +215,13 @@ func newServeCmd(e *env) *cobra.Command {
 	var p passFlags
 	cmd := &cobra.Command{
 		Use:   "serve --dir DIR",
-		Short: "Run the node: the federation's network and the control socket",
-		Long: `serve runs the node until SIGINT or SIGTERM: its libp2p host (only current
-members of the federation may connect), the query and roster protocols, and
-the control socket through which the other subcommands (query, budget,
-approvals, import, ...) reach it while it holds the store.`,
+		Short: "Run the node: its web application, the federation's network and the control socket",
+		Long: `serve runs the node until SIGINT or SIGTERM: its web application and JSON
+API (web.listen, default 127.0.0.1:8080; TLS only on any other address), its
+libp2p host (only current members of the federation may connect) with the
+query and roster protocols, and the control socket through which the other
+subcommands (query, budget, approvals, import, ...) reach it while it holds
+the store. It logs its addresses and closes everything cleanly on a signal.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
