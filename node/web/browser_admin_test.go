@@ -23,10 +23,10 @@ import (
 
 // The admin browser test's file and people.
 const (
-	adminImportCases = 12             // rows of the uploaded file, the bad one included
-	adminImportSeed  = 7              // its synthetic cases' seed
-	adminBadRow      = 3              // the row (1-based, after the header) with an age that is no number
-	adminNewUser     = "cw-added"     // the caseworker the admin adds
+	adminImportCases = 12         // rows of the uploaded file, the bad one included
+	adminImportSeed  = 7          // its synthetic cases' seed
+	adminBadRow      = 3          // the row (1-based, after the header) with an age that is no number
+	adminNewUser     = "cw-added" // the caseworker the admin adds
 	adminTokenName   = "reporting-system"
 	adminGlassReason = "Court hearing tomorrow, the prosecutor asked for the contact details"
 )
